@@ -1,0 +1,123 @@
+"""The Optuna objective: one trial trains one sampled trick config through the trainer's events."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+from search.pruner import RestartOnPrunePruner
+from search.space import suggest_config
+from search.study_file import StudySpec
+from tricks.data import DataBundle
+from tricks.finetune import FinetuneResult
+from tricks.restart import Decision, RestartEvent, RestartReason
+from tricks.trainer import EpochEnd, Trainer, TrainingStopped, TrainResult
+
+__all__ = ["Objective"]
+
+#: Called after each trial with (trial, config, result or None when pruned).
+TrialHook = Callable[[optuna.Trial, Any, TrainResult | None], None]
+
+
+class Objective:
+    """Trains a sampled trick config; hooks the study's pruner into random restarts.
+
+    At the end of each epoch the validation metric is reported at the global epoch
+    (never repeated across restarts). When the :class:`RestartOnPrunePruner` asks for
+    a restart the trainer restarts with reason ``pruned``; when it says prune, or a
+    divergence comes with no restart left, the trial raises ``optuna.TrialPruned``.
+    Completed trials close with the no-aug fine-tune: the value is the metric after
+    it and ``user_attrs["pre_finetune_value"]`` the one before.
+
+    Args:
+        spec: The study definition.
+        data: Loaded once, shared by every trial of this process.
+        device: Torch device string.
+        on_epoch: Optional progress callback ``(trial_number, EpochEnd)``.
+        after_trial: Optional hook (the dashboard uses it for notes and artifacts).
+    """
+
+    def __init__(
+        self,
+        spec: StudySpec,
+        data: DataBundle,
+        device: str = "cpu",
+        on_epoch: Callable[[int, Any], None] | None = None,
+        after_trial: TrialHook | None = None,
+    ) -> None:
+        self.spec = spec
+        self.data = data
+        self.device = device
+        self.on_epoch = on_epoch
+        self.after_trial = after_trial
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        steps_per_epoch = math.ceil(len(self.data.y_train) / self.spec.base.train.batch_size)
+        config = suggest_config(trial, self.spec.space, self.spec.base, steps_per_epoch)
+        trial.set_user_attr("trick_config", config.to_dict())
+        trial.set_user_attr("max_restarts", config.restart.max_restarts)
+        trial.set_user_attr("restarts", [])
+        pruner = trial.study.pruner
+        restarts: list[dict[str, Any]] = []
+        curve: list[dict[str, Any]] = []
+
+        def listen(event: object) -> str | None:
+            if isinstance(event, EpochEnd):
+                curve.append(
+                    {
+                        "epoch": event.epoch,
+                        "phase": event.phase,
+                        "value": event.value,
+                        "lr": event.lr,
+                        "loss": event.train_loss,
+                    }
+                )
+                if self.on_epoch is not None:
+                    self.on_epoch(trial.number, event)
+                if not math.isfinite(event.value):
+                    return None  # the trainer restarts or stops on divergence itself
+                trial.report(event.value, event.epoch)
+                if event.phase != "train":
+                    return None
+                if trial.should_prune():
+                    reason = "pruned"
+                    if isinstance(pruner, RestartOnPrunePruner):
+                        reason = pruner.decision(trial.number)[1]
+                    trial.set_user_attr("pruned_reason", reason)
+                    trial.set_user_attr("curve", curve)
+                    raise optuna.TrialPruned(f"epoch {event.epoch}: {reason}")
+                if isinstance(pruner, RestartOnPrunePruner):
+                    decision, _ = pruner.decision(trial.number)
+                    if decision is Decision.RESTART:
+                        return RestartReason.PRUNED.value
+            elif isinstance(event, RestartEvent):
+                restarts.append(event.to_dict())
+                trial.set_user_attr("restarts", restarts)
+            elif isinstance(event, FinetuneResult):
+                trial.set_user_attr("pre_finetune_value", event.before)
+            return None
+
+        trainer = Trainer(config, self.data, self.device)
+        try:
+            result = trainer.fit(listen)
+        except TrainingStopped as exc:
+            trial.set_user_attr("pruned_reason", f"{exc.reason} with no restart left")
+            trial.set_user_attr("curve", curve)
+            if self.after_trial is not None:
+                self.after_trial(trial, config, None)
+            raise optuna.TrialPruned(str(exc)) from None
+        except optuna.TrialPruned:
+            if self.after_trial is not None:
+                self.after_trial(trial, config, None)
+            raise
+        trial.set_user_attr("pre_finetune_value", result.pre_finetune_value)
+        trial.set_user_attr("curve", curve)
+        trial.set_user_attr(
+            "val_metrics", {k: v for k, v in result.metrics.items() if k != "confusion"}
+        )
+        if self.after_trial is not None:
+            self.after_trial(trial, config, result)
+        return result.value

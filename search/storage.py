@@ -1,0 +1,82 @@
+"""Study storages: URL checks, password redaction, heartbeats, the artifact store beside them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from search.errors import UsageError
+
+__all__ = ["artifact_dir", "open_storage", "redact"]
+
+_SCHEMES = ("sqlite", "postgresql", "mysql")
+
+
+def redact(url: str) -> str:
+    """``scheme://user:secret@host`` → ``scheme://user:***@host``; for messages and logs."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _check(url: str) -> str:
+    scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
+    if scheme not in (*_SCHEMES, "journal"):
+        raise UsageError(
+            f"storage URL {redact(url)!r} is not understood; use sqlite:///FILE, "
+            "postgresql://USER:PASS@HOST/DB, mysql://... or journal:///FILE"
+        )
+    return scheme
+
+
+def open_storage(url: str, heartbeat: bool = True) -> optuna.storages.BaseStorage:
+    """Open ``url`` as an Optuna storage.
+
+    ``sqlite:``, ``postgresql:`` and ``mysql:`` become an ``RDBStorage`` with
+    heartbeats (a trial whose worker died is marked failed and retried once);
+    ``journal:///path`` is Optuna's journal file storage for many local workers.
+
+    Raises:
+        UsageError: A malformed or unreachable URL (the password is never shown).
+    """
+    scheme = _check(url)
+    if scheme == "journal":
+        path = url.split("://", 1)[1].lstrip("/")
+        path = "/" + path if url.startswith("journal:////") else path
+        if not path:
+            raise UsageError("journal storage needs a file: journal:///study.log")
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        return JournalStorage(JournalFileBackend(path))
+    if scheme == "sqlite":
+        db = url.split("///", 1)[1] if "///" in url else ""
+        if not db:
+            raise UsageError(f"sqlite storage needs a file: sqlite:///study.db, got {url!r}")
+        parent = Path(db).parent
+        if not parent.is_dir():
+            raise UsageError(f"storage {url!r}: directory {parent} does not exist")
+    kwargs: dict[str, Any] = {}
+    if heartbeat:
+        kwargs = {
+            "heartbeat_interval": 10,
+            "grace_period": 30,
+            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=1
+            ),
+        }
+    if scheme == "sqlite":
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    try:
+        return optuna.storages.RDBStorage(url, **kwargs)
+    except Exception as exc:  # SQLAlchemy raises many types for a bad URL or a dead server
+        message = redact(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+        raise UsageError(f"cannot open storage {redact(url)}: {message}") from None
+
+
+def artifact_dir(url: str) -> Path:
+    """The file-system artifact store beside a file storage, or ``./tricksearch_artifacts``."""
+    if url.startswith("sqlite:///") or url.startswith("journal:///"):
+        path = Path(url.split(":///", 1)[1])
+        return path.parent / f"{path.stem}_artifacts"
+    return Path("tricksearch_artifacts")

@@ -1,0 +1,290 @@
+"""Datasets held in memory as tensors, and their long-tailed variants."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from tricks.config import DataConfig
+
+__all__ = [
+    "DEBIAN_FASHION_MNIST",
+    "DataBundle",
+    "DataError",
+    "default_data_root",
+    "load_bundle",
+    "long_tailed_counts",
+    "split_long_tailed",
+]
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+_IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class DataError(RuntimeError):
+    """A dataset cannot be found or read; the message names what is missing."""
+
+
+@dataclass
+class DataBundle:
+    """Train / validation / test images (uint8, ``N x C x H x W``) and labels, in memory."""
+
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    classes: list[str]
+    mean: list[float]
+    std: list[float]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def class_counts(self) -> list[int]:
+        return torch.bincount(self.y_train, minlength=self.num_classes).tolist()
+
+    def to(self, device: torch.device | str) -> DataBundle:
+        fields = {
+            k: getattr(self, k)
+            for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+        }
+        moved = {k: v.to(device) for k, v in fields.items()}
+        return DataBundle(**moved, classes=self.classes, mean=self.mean, std=self.std)
+
+
+def long_tailed_counts(n_max: int, num_classes: int, imbalance_ratio: float) -> list[int]:
+    """Images kept per class by the exponential profile ``n_max * ratio ** (-c / (C - 1))``.
+
+    The profile of Cui et al. (CVPR 2019), https://arxiv.org/abs/1901.05555, and
+    Cao et al., "LDAM" (NeurIPS 2019), https://arxiv.org/abs/1906.07413: class 0
+    keeps ``n_max`` images, the last ``n_max / ratio`` (rounded down, at least 1).
+    """
+    if n_max < 1:
+        raise ValueError(f"n_max must be >= 1, got {n_max=}")
+    if imbalance_ratio < 1:
+        raise ValueError(f"imbalance_ratio must be >= 1, got {imbalance_ratio=}")
+    if num_classes == 1:
+        return [n_max]
+    return [
+        max(1, int(n_max * imbalance_ratio ** (-c / (num_classes - 1)))) for c in range(num_classes)
+    ]
+
+
+def split_long_tailed(
+    labels: Tensor,
+    num_classes: int,
+    imbalance_ratio: float,
+    val_per_class: int,
+    max_per_class: int = 0,
+    seed: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Carve a balanced validation split, then a long-tailed training subset from the rest.
+
+    Returns:
+        ``(train_indices, val_indices)`` into ``labels``; disjoint.
+
+    Raises:
+        DataError: A class has too few images for the validation split.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    per_class = []
+    for c in range(num_classes):
+        idx = torch.nonzero(labels == c).flatten()
+        per_class.append(idx[torch.randperm(len(idx), generator=gen)])
+    smallest = min(len(idx) for idx in per_class)
+    if smallest <= val_per_class:
+        raise DataError(
+            f"a class has only {smallest} training images; "
+            f"val_per_class={val_per_class} leaves none for training"
+        )
+    n_max = smallest - val_per_class
+    if max_per_class:
+        n_max = min(n_max, max_per_class)
+    counts = long_tailed_counts(n_max, num_classes, imbalance_ratio)
+    val = torch.cat([idx[:val_per_class] for idx in per_class])
+    train = torch.cat(
+        [idx[val_per_class : val_per_class + n] for idx, n in zip(per_class, counts, strict=True)]
+    )
+    return train, val
+
+
+def _take_per_class(labels: Tensor, num_classes: int, n: int, seed: int) -> Tensor:
+    gen = torch.Generator().manual_seed(seed + 1)
+    keep = []
+    for c in range(num_classes):
+        idx = torch.nonzero(labels == c).flatten()
+        keep.append(idx[torch.randperm(len(idx), generator=gen)][:n])
+    return torch.cat(keep)
+
+
+def default_data_root() -> Path:
+    """Where datasets are kept: ``$TRICKSEARCH_DATA`` or ``~/.cache/tricksearch/data``."""
+    env = os.environ.get("TRICKSEARCH_DATA")
+    return Path(env) if env else Path.home() / ".cache" / "tricksearch" / "data"
+
+
+def _stage_idx(sources: list[Path], raw: Path) -> bool:
+    """Copy (gunzipping) the four IDX files from the first source that has them all into ``raw``."""
+    if all((raw / name).exists() for name in _IDX_FILES):
+        return True
+    for src in sources:
+        found = {}
+        for name in _IDX_FILES:
+            for candidate in (src / name, src / f"{name}.gz"):
+                if candidate.is_file():
+                    found[name] = candidate
+                    break
+        if len(found) == len(_IDX_FILES):
+            raw.mkdir(parents=True, exist_ok=True)
+            for name, path in found.items():
+                tmp = raw / f".{name}.{os.getpid()}.tmp"
+                opener = gzip.open if path.suffix == ".gz" else open
+                with opener(path, "rb") as fin, open(tmp, "wb") as fout:
+                    shutil.copyfileobj(fin, fout)
+                tmp.replace(raw / name)
+            return True
+    return False
+
+
+def _load_mnist_like(name: str, data_dir: str) -> tuple[Tensor, Tensor, Tensor, Tensor, list[str]]:
+    from torchvision import datasets
+
+    cls = datasets.FashionMNIST if name == "fashion_mnist" else datasets.MNIST
+    folder = cls.__name__
+    if data_dir:
+        root = Path(data_dir)
+        if not root.is_dir():
+            raise DataError(f"data directory {root} does not exist")
+        ok = _stage_idx([root / folder / "raw", root / folder, root], root / folder / "raw")
+        if not ok:
+            raise DataError(
+                f"{root} has no {folder} IDX files: expected {', '.join(_IDX_FILES)} "
+                f"(optionally .gz) in {root}, {root / folder} or {root / folder / 'raw'}"
+            )
+    else:
+        root = default_data_root()
+        sources = [DEBIAN_FASHION_MNIST] if name == "fashion_mnist" else []
+        if not _stage_idx(sources, root / folder / "raw"):
+            try:
+                cls(str(root), train=True, download=True)
+            except Exception as exc:
+                hint = " (apt-get install dataset-fashion-mnist)" if name == "fashion_mnist" else ""
+                raise DataError(
+                    f"{folder} not found in {root} and the download failed{hint}: {exc}"
+                ) from None
+    train = cls(str(root), train=True, download=False)
+    test = cls(str(root), train=False, download=False)
+    return (
+        train.data[:, None],
+        train.targets,
+        test.data[:, None],
+        test.targets,
+        list(train.classes),
+    )
+
+
+def _load_cifar(name: str, data_dir: str) -> tuple[Tensor, Tensor, Tensor, Tensor, list[str]]:
+    from torchvision import datasets
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    root = Path(data_dir) if data_dir else default_data_root()
+    try:
+        train = cls(str(root), train=True, download=not data_dir)
+        test = cls(str(root), train=False, download=not data_dir)
+    except Exception as exc:
+        raise DataError(
+            f"{name} not found in {root} (expected {cls.base_folder}/ from {cls.filename}): {exc}"
+        ) from None
+
+    def images(ds: datasets.CIFAR10) -> Tensor:
+        return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+
+    return (
+        images(train),
+        torch.tensor(train.targets),
+        images(test),
+        torch.tensor(test.targets),
+        list(train.classes),
+    )
+
+
+def _load_image_folder(
+    data_dir: str, size: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor, list[str]]:
+    from torchvision import datasets, transforms
+
+    root = Path(data_dir)
+    if not data_dir or not (root / "train").is_dir() or not (root / "test").is_dir():
+        raise DataError(
+            f"image_folder needs --data-dir with train/ and test/ class folders, got {data_dir!r}"
+        )
+    tf = transforms.Compose([transforms.Resize((size, size)), transforms.PILToTensor()])
+
+    def load(split: str) -> tuple[Tensor, Tensor, list[str]]:
+        ds = datasets.ImageFolder(str(root / split), transform=tf)
+        xs = [
+            ds[i][0][:3] if ds[i][0].shape[0] >= 3 else ds[i][0].expand(3, -1, -1)
+            for i in range(len(ds))
+        ]
+        return torch.stack(xs), torch.tensor(ds.targets), ds.classes
+
+    x_tr, y_tr, classes = load("train")
+    x_te, y_te, test_classes = load("test")
+    if test_classes != classes:
+        raise DataError(f"train/ and test/ hold different classes: {classes} vs {test_classes}")
+    return x_tr, y_tr, x_te, y_te, classes
+
+
+def load_bundle(cfg: DataConfig, seed: int = 0, data_dir: str | None = None) -> DataBundle:
+    """Load ``cfg.dataset``, make it long-tailed and split it; everything stays on the CPU.
+
+    Args:
+        cfg: The data section of a trick config.
+        seed: Seed of the split (same seed, same images).
+        data_dir: Overrides ``cfg.data_dir`` (a torchvision-style root).
+
+    Raises:
+        DataError: The files are missing or unreadable; the message names them.
+    """
+    data_dir = cfg.data_dir if data_dir is None else data_dir
+    if cfg.dataset in ("fashion_mnist", "mnist"):
+        x_tr, y_tr, x_te, y_te, classes = _load_mnist_like(cfg.dataset, data_dir)
+    elif cfg.dataset in ("cifar10", "cifar100"):
+        x_tr, y_tr, x_te, y_te, classes = _load_cifar(cfg.dataset, data_dir)
+    elif cfg.dataset == "image_folder":
+        x_tr, y_tr, x_te, y_te, classes = _load_image_folder(data_dir, cfg.image_size)
+    else:
+        raise DataError(f"unknown dataset {cfg.dataset!r}")
+    y_tr, y_te = y_tr.long(), y_te.long()
+    train_idx, val_idx = split_long_tailed(
+        y_tr, len(classes), cfg.imbalance_ratio, cfg.val_per_class, cfg.max_per_class, seed
+    )
+    if cfg.test_per_class:
+        test_idx = _take_per_class(y_te, len(classes), cfg.test_per_class, seed)
+        x_te, y_te = x_te[test_idx], y_te[test_idx]
+    x_train = x_tr[train_idx]
+    scaled = x_train.float() / 255
+    mean = scaled.mean(dim=(0, 2, 3)).tolist()
+    std = scaled.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+    return DataBundle(
+        x_train, y_tr[train_idx], x_tr[val_idx], y_tr[val_idx], x_te, y_te, classes, mean, std
+    )
