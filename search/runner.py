@@ -109,6 +109,7 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
     """Optimise until the study holds ``opts.n_trials`` finished (complete or pruned) trials."""
     from tricks.data import load_bundle
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say more, once
     study = open_study(spec, opts)
     done = finished_count(study)
     if done >= opts.n_trials:

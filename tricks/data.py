@@ -99,6 +99,9 @@ def split_long_tailed(
 ) -> tuple[Tensor, Tensor]:
     """Carve a balanced validation split, then a long-tailed training subset from the rest.
 
+    ``imbalance_ratio = 1`` keeps every remaining image of each class (capped at
+    ``max_per_class`` when set), so data that is imbalanced already stays as it is.
+
     Returns:
         ``(train_indices, val_indices)`` into ``labels``; disjoint.
 
@@ -119,7 +122,12 @@ def split_long_tailed(
     n_max = smallest - val_per_class
     if max_per_class:
         n_max = min(n_max, max_per_class)
-    counts = long_tailed_counts(n_max, num_classes, imbalance_ratio)
+    if imbalance_ratio == 1:
+        # No profile to impose: keep every remaining image (a user's own imbalance survives).
+        cap = max_per_class or None
+        counts = [len(idx[val_per_class:][:cap]) for idx in per_class]
+    else:
+        counts = long_tailed_counts(n_max, num_classes, imbalance_ratio)
     val = torch.cat([idx[:val_per_class] for idx in per_class])
     train = torch.cat(
         [idx[val_per_class : val_per_class + n] for idx, n in zip(per_class, counts, strict=True)]

@@ -1,0 +1,149 @@
+"""Restart-on-prune through real Optuna studies on a real SQLite storage."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.pruners import BasePruner
+from optuna.trial import TrialState
+
+from search.objective import Objective
+from search.pruner import RestartOnPrunePruner
+from search.study_file import parse_study
+from tricks.restart import Decision
+
+
+class ScriptedPruner(BasePruner):
+    """A deterministic pruner double: says "prune" exactly at the chosen steps."""
+
+    def __init__(self, steps: set[int]) -> None:
+        self.steps = steps
+        self.asked: list[int] = []
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        self.asked.append(trial.last_step)
+        return trial.last_step in self.steps
+
+
+def tiny_spec(epochs: int, max_restarts: int, lr_factor: float, finetune: int = 1):
+    return parse_study(
+        {
+            "study": {"name": "t"},
+            "data": {
+                "max_per_class": 120,
+                "imbalance_ratio": 10.0,
+                "val_per_class": 30,
+                "test_per_class": 10,
+            },
+            "train": {"epochs": epochs, "batch_size": 64, "lr": 0.05},
+            "restart": {"max_restarts": max_restarts, "lr_factor": lr_factor, "patience": 0},
+            "finetune": {"epochs": finetune},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def data():
+    from tricks.data import load_bundle
+
+    spec = tiny_spec(1, 0, 0.5)
+    return load_bundle(spec.base.data, seed=0)
+
+
+def sqlite_study(tmp_path, pruner) -> optuna.Study:
+    return optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 's.db'}",
+        study_name="t",
+        direction="maximize",
+        pruner=pruner,
+    )
+
+
+def test_prune_becomes_restart_until_restarts_are_used_up(tmp_path, data) -> None:
+    spec = tiny_spec(epochs=5, max_restarts=2, lr_factor=0.5)
+    double = ScriptedPruner({1, 2, 3})
+    study = sqlite_study(tmp_path, RestartOnPrunePruner(double, grace_epochs=0))
+    study.optimize(Objective(spec, data), n_trials=1)
+    trial = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 's.db'}").trials[0]
+    assert trial.state == TrialState.PRUNED
+    restarts = trial.user_attrs["restarts"]
+    assert [(r["epoch"], r["reason"]) for r in restarts] == [(1, "pruned"), (2, "pruned")]
+    assert restarts[0]["lr_before"] == pytest.approx(0.05)
+    for r in restarts:
+        assert r["lr_after"] == pytest.approx(r["lr_before"] * 0.5)
+    assert restarts[1]["lr_before"] == pytest.approx(restarts[0]["lr_after"])
+    # Pruned at the third prune, after max_restarts=2; one report per global epoch.
+    assert sorted(trial.intermediate_values) == [0, 1, 2, 3]
+    assert "after 2 restarts" in trial.user_attrs["pruned_reason"]
+    assert "pre_finetune_value" not in trial.user_attrs
+
+
+def test_completed_trial_closes_with_the_finetune(tmp_path, data) -> None:
+    spec = tiny_spec(epochs=3, max_restarts=1, lr_factor=2.0, finetune=2)
+    study = sqlite_study(tmp_path, RestartOnPrunePruner(ScriptedPruner({0}), grace_epochs=0))
+    study.optimize(Objective(spec, data), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE
+    assert [(r["epoch"], r["lr_after"]) for r in trial.user_attrs["restarts"]] == [(0, 0.1)]
+    # Steps 0-2 are training, 3-4 the fine-tune; the value is the metric after it.
+    assert sorted(trial.intermediate_values) == [0, 1, 2, 3, 4]
+    assert trial.value == trial.intermediate_values[4]
+    assert trial.user_attrs["pre_finetune_value"] == pytest.approx(
+        trial.user_attrs["curve"][2]["value"]
+    )
+    assert trial.user_attrs["trick_config"]["restart"]["max_restarts"] == 1
+
+
+def test_grace_epochs_shield_a_restarted_trial(tmp_path, data) -> None:
+    spec = tiny_spec(epochs=4, max_restarts=1, lr_factor=0.5, finetune=0)
+    double = ScriptedPruner({0, 1, 2})
+    study = sqlite_study(tmp_path, RestartOnPrunePruner(double, grace_epochs=2))
+    study.optimize(Objective(spec, data), n_trials=1)
+    trial = study.trials[0]
+    # Restart at 0; steps 1 and 2 are within grace (the double is not even asked); 3 is kept.
+    assert trial.state == TrialState.COMPLETE
+    assert double.asked == [0, 3]
+
+
+def curve_trial(study: optuna.Study, value: float, steps: int) -> None:
+    trial = study.ask()
+    for step in range(steps):
+        trial.report(value, step)
+        trial.should_prune()  # lets rung-based pruners record the trial at each rung
+    study.tell(trial, value)
+
+
+@pytest.mark.parametrize(
+    "wrapped",
+    [
+        optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+        optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2),
+        optuna.pruners.HyperbandPruner(min_resource=1, max_resource=16, reduction_factor=2),
+    ],
+    ids=["median", "successive_halving", "hyperband"],
+)
+def test_wrapper_around_optuna_pruners(tmp_path, wrapped: BasePruner) -> None:
+    pruner = RestartOnPrunePruner(wrapped, grace_epochs=1)
+    study = sqlite_study(tmp_path, pruner)
+    for i in range(24):
+        curve_trial(study, 0.8 + 0.001 * i, steps=16)
+    trial = study.ask()
+    trial.set_user_attr("max_restarts", 1)
+    restarts, decisions = [], []
+    for step in range(16):
+        trial.report(0.05, step)
+        pruned = trial.should_prune()
+        decision, _ = pruner.decision(trial.number)
+        decisions.append(decision)
+        assert pruned == (decision is Decision.STOP)
+        if decision is Decision.RESTART:
+            restarts.append({"epoch": step, "reason": "pruned"})
+            trial.set_user_attr("restarts", restarts)
+        if pruned:
+            break
+    first = next(d for d in decisions if d is not Decision.CONTINUE)
+    assert first is Decision.RESTART
+    assert decisions[-1] is Decision.STOP
+    assert decisions.count(Decision.RESTART) == 1
+    # Unwrapped, the same pruner would have killed the trial at the restart step.
+    assert decisions.index(Decision.RESTART) < decisions.index(Decision.STOP)

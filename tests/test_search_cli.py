@@ -1,0 +1,190 @@
+"""The real CLI in a subprocess on a real SQLite storage: run, resume, export, train."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+QUICKSTART = str(ROOT / "studies" / "quickstart.toml")
+TINY = [
+    "--set",
+    "data.max_per_class=150",
+    "--set",
+    "data.val_per_class=40",
+    "--set",
+    "data.test_per_class=20",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "finetune.epochs=1",
+    "--set",
+    "train.batch_size=64",
+    "--device",
+    "cpu",
+]
+
+
+def storage_of(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'study.db'}"
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[Path, str]:
+    tmp = tmp_path_factory.mktemp("study")
+    url = storage_of(tmp)
+    proc = run_cli("run", QUICKSTART, "--storage", url, "--n-trials", "3", *TINY, cwd=tmp)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "best trial" in proc.stdout and "tricksearch export" in proc.stdout
+    assert "trial   0 epoch   0 [train]" in proc.stderr
+    return tmp, url
+
+
+def test_run_stores_the_trials_and_set_overrides_apply(finished) -> None:
+    _, url = finished
+    study = optuna.load_study(study_name="quickstart", storage=url)
+    assert len(study.trials) == 3
+    assert study.metric_names == ["balanced_accuracy"]
+    for trial in study.trials:
+        config = trial.user_attrs["trick_config"]
+        assert config["train"]["epochs"] == 2 and config["data"]["max_per_class"] == 150
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert "pre_finetune_value" in trial.user_attrs
+            # 2 training epochs + 1 fine-tune epoch, each reported once.
+            assert sorted(trial.intermediate_values) == [0, 1, 2]
+
+
+def test_resume_reaches_the_requested_total(finished) -> None:
+    tmp, url = finished
+    proc = run_cli(
+        "run", QUICKSTART, "--storage", url, "--n-trials", "4", "--quiet", *TINY, cwd=tmp
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    study = optuna.load_study(study_name="quickstart", storage=url)
+    assert len(study.trials) == 4
+    # Asking again for 4 adds nothing.
+    proc = run_cli(
+        "run", QUICKSTART, "--storage", url, "--n-trials", "4", "--quiet", *TINY, cwd=tmp
+    )
+    assert proc.returncode == 0
+    assert len(optuna.load_study(study_name="quickstart", storage=url).trials) == 4
+
+
+def test_studies_lists_counts(finished) -> None:
+    tmp, url = finished
+    proc = run_cli("studies", "--storage", url, "--json", cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)
+    assert row["name"] == "quickstart" and row["trials"] >= 3
+    assert row["complete"] + row["pruned"] + row["fail"] == row["trials"]
+
+
+def test_export_then_train_reproduces_the_trial(finished, tmp_path: Path) -> None:
+    tmp, url = finished
+    out = tmp_path / "best.toml"
+    proc = run_cli(
+        "export", "--storage", url, "--study", "quickstart", "--output", str(out), cwd=tmp
+    )
+    assert proc.returncode == 0, proc.stderr
+    study = optuna.load_study(study_name="quickstart", storage=url)
+    best = study.best_trial
+    text = out.read_text()
+    assert f"trial = {best.number}" in text and "[provenance.versions]" in text
+    proc = run_cli("train", str(out), "--device", "cpu", "--output", str(tmp_path / "run"))
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert abs(metrics["value"] - best.value) <= 0.01
+    assert [r["epoch"] for r in metrics["restarts"]] == [
+        r["epoch"] for r in best.user_attrs["restarts"]
+    ]
+    proc = run_cli(
+        "export",
+        "--storage",
+        url,
+        "--study",
+        "quickstart",
+        "--top",
+        "2",
+        "--format",
+        "json",
+        "--output",
+        str(tmp_path / "top.json"),
+        cwd=tmp,
+    )
+    assert proc.returncode == 0
+    assert len(json.loads((tmp_path / "top.json").read_text())) == min(
+        2, len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
+    )
+
+
+def test_standard_optuna_tools_read_the_study(finished) -> None:
+    import subprocess
+    import sys
+
+    _, url = finished
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "optuna"),
+            "best-trial",
+            "--storage",
+            url,
+            "--study-name",
+            "quickstart",
+            "-f",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    best = optuna.load_study(study_name="quickstart", storage=url).best_trial
+    assert json.loads(proc.stdout)["number"] == best.number
+
+
+BAD_STUDIES = [
+    ("[study]\nname = 'x'\n[train]\nepochz = 3\n", "train.epochz: unknown key"),
+    ("[study]\nname = 'x'\n[train]\nepochs = 'three'\n", "train.epochs: expected an integer"),
+    ("[study]\nname = 'x'\n[space]\nlr = [0.1, 0.01]\n", "space.lr: inverted range"),
+    ("[study]\nname = 'x'\n[sampler]\nname = 'FooSampler'\n", "sampler.name: unknown sampler"),
+    ("[study]\nname = 'x'\n[pruner]\nname = 'Pruny'\n", "pruner.name: unknown pruner"),
+    ("[study]\nname = 'x'\n[space]\nlosses = ['ce']\n", "space.losses: unknown parameter"),
+    ("[study]\nname = 'x'\n[space]\nloss_kind = ['hinge']\n", "space.loss_kind: unknown choice"),
+    ("[study]\nname = 'x'\n[pruner]\nname='MedianPruner'\nkwargs={bogus=1}\n", "pruner.kwargs"),
+    ("[study\n", "invalid TOML"),
+    ("[study]\nname = 'x'\n[loss]\nfocal_alpha = 2.0\n", "loss.focal_alpha: must be in [0, 1]"),
+    ("[study]\nname = 'x'\n[data]\nimbalance_ratio = 0.5\n", "data.imbalance_ratio: must be >= 1"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_STUDIES)
+def test_bad_study_files_exit_2_with_one_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    db = tmp_path / "s.db"
+    proc = run_cli("run", str(path), "--storage", f"sqlite:///{db}", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not db.exists()
+
+
+def test_bad_set_and_storage(tmp_path: Path) -> None:
+    proc = run_cli("run", QUICKSTART, "--set", "train.epochs", cwd=tmp_path)
+    assert proc.returncode == 2 and "section.key=value" in proc.stderr
+    proc = run_cli("run", QUICKSTART, "--storage", "redis://x", cwd=tmp_path)
+    assert proc.returncode == 2 and "not understood" in proc.stderr
+
+
+def test_existing_study_survives_a_bad_run(finished) -> None:
+    tmp, url = finished
+    db = url.split(":///", 1)[1]
+    before = sqlite3.connect(db).execute("select count(*) from trials").fetchone()
+    proc = run_cli("run", QUICKSTART, "--storage", url, "--set", "loss.focal_gamma=-1", cwd=tmp)
+    assert proc.returncode == 2
+    assert sqlite3.connect(db).execute("select count(*) from trials").fetchone() == before

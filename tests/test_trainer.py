@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tests.conftest import tiny_config
+from tricks import EpochEnd, RestartEvent, Trainer, TrainingStopped, random_crop_flip, train
+
+
+def test_trainer_beats_chance_within_two_epochs(tiny_data) -> None:
+    result = train(tiny_config(), tiny_data)
+    # 10 balanced validation classes: chance is 0.10.
+    assert result.pre_finetune_value > 0.35
+    assert len([e for e in result.history if e.phase == "train"]) == 2
+    assert result.finetune is not None and result.finetune.before == result.pre_finetune_value
+    assert result.value == result.finetune.after
+
+
+def test_same_seed_same_run_on_cpu(tiny_data) -> None:
+    cfg = tiny_config(finetune={"epochs": 0}, train={"epochs": 1})
+    a, b = train(cfg, tiny_data), train(cfg, tiny_data)
+    assert a.value == b.value
+    for pa, pb in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+def test_outside_request_restarts_with_scaled_lr_and_global_epochs(tiny_data) -> None:
+    cfg = tiny_config(
+        train={"epochs": 3}, restart={"max_restarts": 1, "lr_factor": 0.25, "patience": 0}
+    )
+    events = []
+
+    def listener(event):
+        events.append(event)
+        if isinstance(event, EpochEnd) and event.epoch == 0:
+            return "pruned"
+        return None
+
+    result = train(cfg, tiny_data, listener=listener)
+    restarts = [e for e in events if isinstance(e, RestartEvent)]
+    assert [(r.epoch, r.reason) for r in restarts] == [(0, "pruned")]
+    assert restarts[0].lr_before == 0.05 and restarts[0].lr_after == pytest.approx(0.0125)
+    epochs = [e.epoch for e in events if isinstance(e, EpochEnd)]
+    assert epochs == sorted(set(epochs)) == [0, 1, 2, 3]
+    assert result.restarts == restarts
+    # After the restart the learning rate never exceeds the new peak.
+    assert max(e.lr for e in events if isinstance(e, EpochEnd) and e.epoch >= 1) <= 0.0125 + 1e-12
+
+
+def test_divergence_restarts_then_stops(tiny_data) -> None:
+    cfg = tiny_config(
+        train={"epochs": 3, "lr": 1e30, "weight_decay": 0.0},
+        restart={"max_restarts": 1, "lr_factor": 1.0},
+    )
+    seen = []
+    with pytest.raises(TrainingStopped) as info:
+        train(cfg, tiny_data, listener=seen.append)
+    assert info.value.reason == "diverged"
+    assert [e.reason for e in info.value.events] == ["diverged"]
+    assert any(isinstance(e, EpochEnd) and not e.finite and math.isnan(e.value) for e in seen)
+
+
+def test_batch_augmentation_is_a_per_sample_crop_and_flip() -> None:
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).view(2, 1, 4, 4)
+    out = random_crop_flip(x, padding=0, flip=True, generator=torch.Generator().manual_seed(0))
+    for i in range(2):
+        assert torch.equal(out[i], x[i]) or torch.equal(out[i], x[i].flip(-1))
+    out = random_crop_flip(x, padding=1, flip=False, generator=torch.Generator().manual_seed(1))
+    assert out.shape == x.shape
+    # Every output pixel is either padding (0) or a pixel of the same sample.
+    for i in range(2):
+        assert set(out[i].flatten().tolist()) <= set(x[i].flatten().tolist()) | {0.0}
+
+
+def test_test_split_evaluation_has_per_class_accuracy(tiny_data) -> None:
+    trainer = Trainer(tiny_config(finetune={"epochs": 0}, train={"epochs": 1}), tiny_data)
+    result = trainer.fit()
+    test = trainer.evaluate(result.model, "test")
+    assert len(test["per_class_accuracy"]) == 10
+    assert 0.0 <= test["balanced_accuracy"] <= 1.0
+    assert sum(map(sum, test["confusion"])) == len(tiny_data.y_test)
