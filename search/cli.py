@@ -53,6 +53,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--seed", type=int, default=None, help="seed of data split, training, sampler")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--artifact-dir",
+        default=None,
+        help="artifact store folder (default: beside a file storage)",
+    )
+    p.add_argument(
+        "--no-dashboard",
+        action="store_true",
+        help="skip trial notes and artifacts for optuna-dashboard",
+    )
     common(p)
 
     p = sub.add_parser("export", help="write the best trial's trick config")
@@ -71,6 +81,17 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--artifact-dir", default=None, help="artifact store folder")
+    p = sub.add_parser("report", help="write a Markdown report with figures for a study")
+    p.add_argument("--storage", default=None, help="storage URL (default sqlite:///tricksearch.db)")
+    p.add_argument("--study", required=True, help="study name")
+    p.add_argument("--output", default=None, help="output directory (default report-<study>)")
+    p.add_argument(
+        "--no-test",
+        action="store_true",
+        help="skip retraining the best config for its test-split metrics",
+    )
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--data-dir", default=None, help="dataset root (torchvision style)")
     return parser
 
 
@@ -119,6 +140,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         device=resolve_device(args.device),
         data_dir=args.data_dir,
         quiet=args.quiet,
+        artifact_dir=args.artifact_dir,
+        dashboard=not args.no_dashboard,
     )
     study = run_study(spec, opts)
     storage = redact(opts.storage)
@@ -186,12 +209,31 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from search.device import resolve_device
+    from search.report import build_report
+
+    device = resolve_device(args.device)
+    output = Path(args.output or f"report-{args.study}")
+    path = build_report(
+        _default_storage(args.storage),
+        args.study,
+        output,
+        device,
+        args.data_dir,
+        evaluate_test=not args.no_test,
+    )
+    print(f"wrote {path}")
+    return 0
+
+
 _COMMANDS = {
     "train": _cmd_train,
     "run": _cmd_run,
     "export": _cmd_export,
     "studies": _cmd_studies,
     "dashboard": _cmd_dashboard,
+    "report": _cmd_report,
 }
 
 

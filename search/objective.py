@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -11,15 +12,29 @@ import optuna
 from search.pruner import RestartOnPrunePruner
 from search.space import suggest_config
 from search.study_file import StudySpec
+from tricks.config import TrickConfig
 from tricks.data import DataBundle
 from tricks.finetune import FinetuneResult
 from tricks.restart import Decision, RestartEvent, RestartReason
 from tricks.trainer import EpochEnd, Trainer, TrainingStopped, TrainResult
 
-__all__ = ["Objective"]
+__all__ = ["Objective", "TrialOutcome"]
 
-#: Called after each trial with (trial, config, result or None when pruned).
-TrialHook = Callable[[optuna.Trial, Any, TrainResult | None], None]
+
+@dataclass
+class TrialOutcome:
+    """What one trial did, handed to the ``after_trial`` hook (notes, artifacts)."""
+
+    config: TrickConfig
+    curve: list[dict[str, Any]]
+    restarts: list[dict[str, Any]]
+    result: TrainResult | None = None
+    pruned_reason: str | None = None
+    classes: list[str] = field(default_factory=list)
+    class_counts: list[int] = field(default_factory=list)
+
+
+TrialHook = Callable[[optuna.Trial, TrialOutcome], None]
 
 
 class Objective:
@@ -86,8 +101,6 @@ class Objective:
                     reason = "pruned"
                     if isinstance(pruner, RestartOnPrunePruner):
                         reason = pruner.decision(trial.number)[1]
-                    trial.set_user_attr("pruned_reason", reason)
-                    trial.set_user_attr("curve", curve)
                     raise optuna.TrialPruned(f"epoch {event.epoch}: {reason}")
                 if isinstance(pruner, RestartOnPrunePruner):
                     decision, _ = pruner.decision(trial.number)
@@ -100,24 +113,31 @@ class Objective:
                 trial.set_user_attr("pre_finetune_value", event.before)
             return None
 
+        outcome = TrialOutcome(
+            config, curve, restarts, classes=self.data.classes, class_counts=self.data.class_counts
+        )
         trainer = Trainer(config, self.data, self.device)
         try:
-            result = trainer.fit(listen)
+            outcome.result = trainer.fit(listen)
         except TrainingStopped as exc:
-            trial.set_user_attr("pruned_reason", f"{exc.reason} with no restart left")
-            trial.set_user_attr("curve", curve)
-            if self.after_trial is not None:
-                self.after_trial(trial, config, None)
+            outcome.pruned_reason = f"{exc.reason} with no restart left"
+            self._finish(trial, outcome)
             raise optuna.TrialPruned(str(exc)) from None
-        except optuna.TrialPruned:
-            if self.after_trial is not None:
-                self.after_trial(trial, config, None)
+        except optuna.TrialPruned as exc:
+            outcome.pruned_reason = str(exc)
+            self._finish(trial, outcome)
             raise
+        result = outcome.result
         trial.set_user_attr("pre_finetune_value", result.pre_finetune_value)
-        trial.set_user_attr("curve", curve)
         trial.set_user_attr(
             "val_metrics", {k: v for k, v in result.metrics.items() if k != "confusion"}
         )
-        if self.after_trial is not None:
-            self.after_trial(trial, config, result)
+        self._finish(trial, outcome)
         return result.value
+
+    def _finish(self, trial: optuna.Trial, outcome: TrialOutcome) -> None:
+        trial.set_user_attr("curve", outcome.curve)
+        if outcome.pruned_reason is not None:
+            trial.set_user_attr("pruned_reason", outcome.pruned_reason)
+        if self.after_trial is not None:
+            self.after_trial(trial, outcome)

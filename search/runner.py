@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -13,7 +14,7 @@ from optuna.trial import TrialState
 from search.errors import UsageError
 from search.objective import Objective
 from search.pruner import RestartOnPrunePruner
-from search.storage import open_storage, redact
+from search.storage import artifact_dir, open_storage, redact
 from search.study_file import StudySpec, make_pruner, make_sampler
 
 __all__ = ["RunOptions", "finished_count", "open_study", "run_study"]
@@ -32,6 +33,8 @@ class RunOptions:
     device: str = "cpu"
     data_dir: str | None = None
     quiet: bool = False
+    artifact_dir: str | None = None
+    dashboard: bool = True
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -116,8 +119,18 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         return study
     if data is None:
         data = load_bundle(spec.base.data, seed=spec.base.train.seed, data_dir=opts.data_dir)
+    recorder = None
+    if opts.dashboard:
+        from optuna.artifacts import FileSystemArtifactStore
+
+        from search.dashboard import TrialRecorder, annotate_study
+
+        folder = Path(opts.artifact_dir or artifact_dir(opts.storage))
+        folder.mkdir(parents=True, exist_ok=True)
+        recorder = TrialRecorder(FileSystemArtifactStore(str(folder)), spec.metric)
+        annotate_study(study, spec, data.classes, data.class_counts)
     progress = _Progress(opts.n_trials, done, opts.quiet)
-    objective = Objective(spec, data, opts.device, on_epoch=progress.epoch)
+    objective = Objective(spec, data, opts.device, on_epoch=progress.epoch, after_trial=recorder)
     callbacks = [
         optuna.study.MaxTrialsCallback(opts.n_trials, states=FINISHED),
         progress.trial,
@@ -134,6 +147,8 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         )
     finally:
         progress.close()
+        if opts.dashboard:
+            annotate_study(study, spec, data.classes, data.class_counts)
     if not opts.quiet:
         print(f"ran for {time.monotonic() - start:.0f}s", file=sys.stderr)
     return study

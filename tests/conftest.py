@@ -58,3 +58,43 @@ def run_cli(
 @pytest.fixture
 def cli():
     return run_cli
+
+
+TINY_STUDY = [
+    "--set",
+    "data.max_per_class=150",
+    "--set",
+    "data.val_per_class=40",
+    "--set",
+    "data.test_per_class=20",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "finetune.epochs=1",
+    "--set",
+    "train.batch_size=64",
+    "--device",
+    "cpu",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory) -> tuple[Path, str]:
+    """A quickstart study of 4 tiny trials made by the real ``tricksearch run``."""
+    tmp = tmp_path_factory.mktemp("tiny_study")
+    url = f"sqlite:///{tmp / 'tricksearch.db'}"
+    proc = run_cli(
+        "run",
+        str(ROOT / "studies" / "quickstart.toml"),
+        "--storage",
+        url,
+        "--n-trials",
+        "4",
+        "--quiet",
+        "--set",
+        "pruner.kwargs.n_startup_trials=1",
+        *TINY_STUDY,
+        cwd=tmp,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp, url

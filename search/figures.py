@@ -1,0 +1,123 @@
+"""Pictures of a trial and of a study, as PNG files (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+__all__ = ["history_png", "learning_curve_png", "per_class_png", "scatter_gain_png"]
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def learning_curve_png(
+    curve: Sequence[dict[str, Any]], restarts: Sequence[dict[str, Any]], metric: str, path: Path
+) -> Path:
+    """Validation metric and learning rate per epoch; restarts marked, the fine-tune shaded."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    epochs = [p["epoch"] for p in curve]
+    ax.plot(epochs, [p["value"] for p in curve], "o-", color="tab:blue", ms=3, label=metric)
+    ax.set_xlabel("epoch (global, across restarts)")
+    ax.set_ylabel(f"validation {metric}", color="tab:blue")
+    lr_ax = ax.twinx()
+    lr_ax.plot(epochs, [p["lr"] for p in curve], "--", color="tab:orange", label="learning rate")
+    lr_ax.set_ylabel("learning rate at epoch start", color="tab:orange")
+    lr_ax.set_yscale("log")
+    ft = [p["epoch"] for p in curve if p["phase"] == "finetune"]
+    if ft:
+        ax.axvspan(
+            min(ft) - 0.5, max(ft) + 0.5, color="tab:green", alpha=0.12, label="no-aug fine-tune"
+        )
+    for i, r in enumerate(restarts):
+        ax.axvline(r["epoch"] + 0.5, color="tab:red", ls=":", label="restart" if i == 0 else None)
+        ax.annotate(
+            r["reason"],
+            (r["epoch"] + 0.5, ax.get_ylim()[0]),
+            color="tab:red",
+            fontsize=7,
+            rotation=90,
+            va="bottom",
+        )
+    lines = ax.get_legend_handles_labels()
+    lr_lines = lr_ax.get_legend_handles_labels()
+    ax.legend(lines[0] + lr_lines[0], lines[1] + lr_lines[1], fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def per_class_png(
+    per_class: Sequence[float],
+    classes: Sequence[str],
+    counts: Sequence[int],
+    title: str,
+    path: Path,
+) -> Path:
+    """Per-class accuracy bars, labelled with each class's training-image count."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    xs = range(len(per_class))
+    ax.bar(xs, [v * 100 for v in per_class], color="tab:blue")
+    ax.set_xticks(
+        list(xs),
+        [f"{c}\n(n={n})" for c, n in zip(classes, counts, strict=False)],
+        fontsize=6,
+        rotation=45,
+        ha="right",
+    )
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def history_png(
+    numbers: Sequence[int],
+    values: Sequence[float],
+    states: Sequence[str],
+    metric: str,
+    maximize: bool,
+    path: Path,
+) -> Path:
+    """Optimisation history: each trial's value and the best so far."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    colors = {"complete": "tab:blue", "pruned": "tab:gray"}
+    for state, color in colors.items():
+        pts = [(n, v) for n, v, s in zip(numbers, values, states, strict=True) if s == state]
+        if pts:
+            ax.scatter(*zip(*pts, strict=True), s=14, color=color, label=f"{state} trials")
+    best, running = [], None
+    for n, v, s in zip(numbers, values, states, strict=True):
+        if s == "complete":
+            running = v if running is None else (max(running, v) if maximize else min(running, v))
+        best.append((n, running))
+    pts = [(n, b) for n, b in best if b is not None]
+    if pts:
+        ax.step(*zip(*pts, strict=True), where="post", color="tab:red", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(metric + " (pruned: last reported)")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def scatter_gain_png(
+    before: Sequence[float], after: Sequence[float], metric: str, path: Path
+) -> Path:
+    """Metric before vs after the no-aug fine-tune, one point per completed trial."""
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.scatter(before, after, s=16, color="tab:green")
+    lo = min([*before, *after], default=0.0)
+    hi = max([*before, *after], default=1.0)
+    ax.plot([lo, hi], [lo, hi], color="gray", ls="--", lw=1, label="no change")
+    ax.set_xlabel(f"{metric} before fine-tune")
+    ax.set_ylabel(f"{metric} after fine-tune")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
