@@ -50,7 +50,8 @@ def server(tiny_study):
     else:
         proc.kill()
         pytest.fail(f"dashboard did not start: {proc.stderr.read() if proc.stderr else ''}")
-    yield base, proc
+    first_line = proc.stdout.readline() if proc.stdout else ""
+    yield base, first_line
     proc.terminate()
     proc.wait(timeout=10)
 
@@ -62,9 +63,10 @@ def study_detail(base: str) -> dict:
 
 
 def test_dashboard_prints_its_url_and_binds_loopback(server) -> None:
-    base, proc = server
-    assert base.startswith("http://127.0.0.1:")
-    assert get(f"{base}/dashboard/")  # the single-page app is served
+    base, first_line = server
+    assert f"at {base}/dashboard/" in first_line
+    assert "127.0.0.1" in first_line  # loopback unless --host says otherwise
+    assert b"<html" in get(f"{base}/dashboard/").lower()  # the single-page app is served
 
 
 def test_trial_notes_artifacts_and_metric_name_over_http(server) -> None:
