@@ -63,6 +63,16 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip trial notes and artifacts for optuna-dashboard",
     )
+    p.add_argument(
+        "--workers", type=int, default=1, help="worker processes on this machine (default 1)"
+    )
+    p.add_argument(
+        "--heartbeat",
+        type=int,
+        default=10,
+        help="seconds between worker heartbeats; a trial silent for 3 beats is failed and "
+        "retried once (RDB storages)",
+    )
     common(p)
 
     p = sub.add_parser("export", help="write the best trial's trick config")
@@ -118,9 +128,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from search.device import resolve_device
-    from search.runner import RunOptions, run_study
+    from search.runner import Interrupted, RunOptions, open_study, run_study
     from search.storage import redact
     from search.study_file import load_study_file
 
@@ -132,18 +142,55 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--n-trials must be >= 1, got {args.n_trials}")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.heartbeat < 1:
+        raise UsageError(f"--heartbeat must be >= 1 second, got {args.heartbeat}")
+    worker = os.environ.get("TRICKSEARCH_WORKER", "")
+    if os.environ.get("TRICKSEARCH_THREADS"):
+        import torch
+
+        torch.set_num_threads(int(os.environ["TRICKSEARCH_THREADS"]))
     opts = RunOptions(
         storage=args.storage or spec.storage,
         study_name=args.study_name or spec.name,
         n_trials=args.n_trials or spec.n_trials,
         timeout=args.timeout or spec.timeout,
-        device=resolve_device(args.device),
+        device="cpu" if args.workers > 1 else resolve_device(args.device),
         data_dir=args.data_dir,
         quiet=args.quiet,
         artifact_dir=args.artifact_dir,
         dashboard=not args.no_dashboard,
+        heartbeat=args.heartbeat,
+        worker=worker,
     )
-    study = run_study(spec, opts)
+    if args.workers > 1:
+        from search.workers import spawn_workers
+        from tricks.data import load_bundle
+
+        # Fail on bad data or storage here, once, before any worker starts.
+        data = load_bundle(spec.base.data, seed=spec.base.train.seed, data_dir=args.data_dir)
+        study = open_study(spec, opts)
+        code = spawn_workers(argv, args.workers, args.device)
+        if opts.dashboard:
+            from search.dashboard import annotate_study
+
+            annotate_study(study, spec, data.classes, data.class_counts)
+        if code != 0:
+            print(f"tricksearch: a worker exited with status {code}", file=sys.stderr)
+            return 1 if code > 0 else 130
+    else:
+        try:
+            study = run_study(spec, opts)
+        except Interrupted as exc:
+            print(
+                f"tricksearch: interrupted by {exc}: the running trial is marked failed, "
+                "finished trials are kept; run the same command again to continue",
+                file=sys.stderr,
+            )
+            return 130
+    if worker:
+        return 0
     storage = redact(opts.storage)
     try:
         best = study.best_trial
@@ -229,7 +276,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "train": _cmd_train,
-    "run": _cmd_run,
     "export": _cmd_export,
     "studies": _cmd_studies,
     "dashboard": _cmd_dashboard,
@@ -242,8 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tricks.config import ConfigError
     from tricks.data import DataError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _build_parser().parse_args(argv)
     try:
+        if args.command == "run":
+            return _cmd_run(args, argv)
         return _COMMANDS[args.command](args)
     except (UsageError, ConfigError, DataError) as exc:
         print(f"tricksearch: error: {exc}", file=sys.stderr)

@@ -1,25 +1,36 @@
-"""``tricksearch run``: create or resume a study and optimise it to the requested total."""
+"""``tricksearch run``: create or resume a study and work on it until it holds N finished trials."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import optuna
+from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
 
+from search.claim import claim_lock
 from search.errors import UsageError
 from search.objective import Objective
 from search.pruner import RestartOnPrunePruner
 from search.storage import artifact_dir, open_storage, redact
 from search.study_file import StudySpec, make_pruner, make_sampler
 
-__all__ = ["RunOptions", "finished_count", "open_study", "run_study"]
+__all__ = ["Interrupted", "RunOptions", "finished_count", "open_study", "run_study"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+ACTIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; the running trial is marked failed and the run stops."""
 
 
 @dataclass
@@ -35,6 +46,8 @@ class RunOptions:
     quiet: bool = False
     artifact_dir: str | None = None
     dashboard: bool = True
+    heartbeat: int = 10
+    worker: str = ""
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -43,14 +56,14 @@ def finished_count(study: optuna.Study) -> int:
 
 def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
     """Create the study or load it (same name, same storage) with the spec's sampler and pruner."""
-    storage = open_storage(opts.storage)
+    storage = open_storage(opts.storage, heartbeat_interval=opts.heartbeat)
     pruner = RestartOnPrunePruner(
         make_pruner(spec), spec.grace_epochs, spec.base.restart.max_restarts
     )
     study = optuna.create_study(
         storage=storage,
         study_name=opts.study_name,
-        sampler=make_sampler(spec, seed=spec.base.train.seed),
+        sampler=make_sampler(spec, seed=_sampler_seed(spec, opts)),
         pruner=pruner,
         direction=spec.direction,
         load_if_exists=True,
@@ -67,58 +80,98 @@ def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
     return study
 
 
+def _sampler_seed(spec: StudySpec, opts: RunOptions) -> int:
+    """``train.seed`` for a lone local run (reproducible); per-process for parallel workers.
+
+    Workers with one seed would sample the same trick configs side by side.
+    """
+    local = opts.storage.startswith(("sqlite:", "journal:"))
+    if local and not opts.worker:
+        return spec.base.train.seed
+    return spec.base.train.seed + os.getpid()
+
+
 class _Progress:
     """A bar over trials, a line per epoch, a line per finished trial (stderr)."""
 
-    def __init__(self, total: int, done: int, quiet: bool) -> None:
+    def __init__(self, total: int, done: int, quiet: bool, worker: str) -> None:
         from tqdm import tqdm
 
         self.quiet = quiet
+        self.prefix = f"[{worker}] " if worker else ""
         self.bar = tqdm(
             total=total,
             initial=done,
             desc="trials",
             unit="trial",
             file=sys.stderr,
-            disable=quiet,
+            disable=quiet or bool(worker),
             dynamic_ncols=True,
         )
 
-    def epoch(self, trial_number: int, event: Any) -> None:
+    def write(self, line: str) -> None:
         if not self.quiet:
-            self.bar.write(
-                f"trial {trial_number:3d} epoch {event.epoch:3d} [{event.phase}] "
-                f"loss {event.train_loss:.4f} lr {event.lr:.2e} val {event.value:.4f}",
-                file=sys.stderr,
-            )
+            self.bar.write(self.prefix + line, file=sys.stderr)
 
-    def trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.state in FINISHED:
-            self.bar.update(1)
-        if not self.quiet:
-            value = f"{trial.value:.4f}" if trial.value is not None else "-"
-            restarts = len(trial.user_attrs.get("restarts", []))
-            self.bar.write(
-                f"trial {trial.number:3d} {trial.state.name.lower()} value {value} "
-                f"restarts {restarts}",
-                file=sys.stderr,
-            )
+    def epoch(self, trial_number: int, event: Any) -> None:
+        self.write(
+            f"trial {trial_number:3d} epoch {event.epoch:3d} [{event.phase}] "
+            f"loss {event.train_loss:.4f} lr {event.lr:.2e} val {event.value:.4f}"
+        )
+
+    def trial(self, trial: optuna.trial.FrozenTrial, done: int) -> None:
+        self.bar.n = done
+        self.bar.refresh()
+        value = f"{trial.value:.4f}" if trial.value is not None else "-"
+        restarts = len(trial.user_attrs.get("restarts", []))
+        reason = trial.user_attrs.get("fail_reason") or trial.user_attrs.get("pruned_reason") or ""
+        self.write(
+            f"trial {trial.number:3d} {trial.state.name.lower()} value {value} "
+            f"restarts {restarts} {reason}".rstrip()
+        )
 
     def close(self) -> None:
         self.bar.close()
 
 
+def _claim(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
+    """Take a waiting (retried) trial or start a new one, unless the study is full."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # dead workers' trials: FAIL, then a retry
+    with claim_lock(opts.storage, opts.study_name):
+        trials = study.get_trials(deepcopy=False, states=ACTIVE)
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        if not waiting and len(trials) >= opts.n_trials:
+            return None
+        return study.ask()
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
 def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Study:
-    """Optimise until the study holds ``opts.n_trials`` finished (complete or pruned) trials."""
+    """Work on the study until it holds ``opts.n_trials`` finished (complete or pruned) trials.
+
+    Each trial is claimed under a per-study lock, so any number of workers, on this
+    machine or others sharing the storage, stop at exactly that total. A trial that
+    raises is recorded as failed with its reason and the study goes on. SIGINT and
+    SIGTERM mark the running trial failed ("interrupted by SIGTERM") and raise
+    :class:`Interrupted`; rerunning the same command continues.
+
+    Raises:
+        UsageError: Bad storage or data, before anything is written.
+        Interrupted: On SIGINT or SIGTERM.
+    """
     from tricks.data import load_bundle
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say more, once
-    study = open_study(spec, opts)
-    done = finished_count(study)
-    if done >= opts.n_trials:
-        return study
     if data is None:
         data = load_bundle(spec.base.data, seed=spec.base.train.seed, data_dir=opts.data_dir)
+    study = open_study(spec, opts)
+    if finished_count(study) >= opts.n_trials:
+        return study
     recorder = None
     if opts.dashboard:
         from optuna.artifacts import FileSystemArtifactStore
@@ -128,27 +181,44 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         folder = Path(opts.artifact_dir or artifact_dir(opts.storage))
         folder.mkdir(parents=True, exist_ok=True)
         recorder = TrialRecorder(FileSystemArtifactStore(str(folder)), spec.metric)
-        annotate_study(study, spec, data.classes, data.class_counts)
-    progress = _Progress(opts.n_trials, done, opts.quiet)
+        if not opts.worker:
+            annotate_study(study, spec, data.classes, data.class_counts)
+    progress = _Progress(opts.n_trials, finished_count(study), opts.quiet, opts.worker)
     objective = Objective(spec, data, opts.device, on_epoch=progress.epoch, after_trial=recorder)
-    callbacks = [
-        optuna.study.MaxTrialsCallback(opts.n_trials, states=FINISHED),
-        progress.trial,
-    ]
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     start = time.monotonic()
     try:
-        study.optimize(
-            objective,
-            n_trials=opts.n_trials - done,
-            timeout=opts.timeout or None,
-            callbacks=callbacks,
-            catch=(RuntimeError, ValueError),
-            gc_after_trial=False,
-        )
+        while not opts.timeout or time.monotonic() - start < opts.timeout:
+            trial = _claim(study, opts)
+            if trial is None:
+                break
+            trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
+            _run_one(study, trial, objective)
+            frozen = study.get_trials(deepcopy=False)[trial.number]
+            progress.trial(frozen, finished_count(study))
     finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         progress.close()
-        if opts.dashboard:
+        if recorder is not None and not opts.worker:
             annotate_study(study, spec, data.classes, data.class_counts)
-    if not opts.quiet:
-        print(f"ran for {time.monotonic() - start:.0f}s", file=sys.stderr)
     return study
+
+
+def _run_one(study: optuna.Study, trial: optuna.Trial, objective: Objective) -> None:
+    """Run the objective on one claimed trial and tell the study how it ended."""
+    with get_heartbeat_thread(trial._trial_id, study._storage):
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+        except Interrupted as exc:
+            trial.set_user_attr("fail_reason", f"interrupted by {exc}")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as exc:  # OOM, a data error...: record it, keep the study going
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:500])
+            study.tell(trial, state=TrialState.FAIL)
+            print(f"trial {trial.number} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        else:
+            study.tell(trial, value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -30,48 +31,58 @@ def _check(url: str) -> str:
     return scheme
 
 
-def open_storage(url: str, heartbeat: bool = True) -> optuna.storages.BaseStorage:
+def open_storage(url: str, heartbeat: bool = True, heartbeat_interval: int = 10) -> Any:
     """Open ``url`` as an Optuna storage.
 
     ``sqlite:``, ``postgresql:`` and ``mysql:`` become an ``RDBStorage`` with
-    heartbeats (a trial whose worker died is marked failed and retried once);
-    ``journal:///path`` is Optuna's journal file storage for many local workers.
+    heartbeats: a trial whose worker died is marked failed after three missed
+    beats and retried once. SQLite files are switched to write-ahead logging and
+    wait up to 60 s for a lock, so several local workers can share one.
+    ``journal:///path`` is Optuna's journal file storage (no heartbeats).
 
     Raises:
         UsageError: A malformed or unreachable URL (the password is never shown).
     """
     scheme = _check(url)
     if scheme == "journal":
-        path = url.split("://", 1)[1].lstrip("/")
-        path = "/" + path if url.startswith("journal:////") else path
+        path = url.split(":///", 1)[1] if ":///" in url else ""
         if not path:
             raise UsageError("journal storage needs a file: journal:///study.log")
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(path))
+    kwargs: dict[str, Any] = {}
     if scheme == "sqlite":
-        db = url.split("///", 1)[1] if "///" in url else ""
-        if not db:
+        db = url.split(":///", 1)[1] if ":///" in url else ""
+        if not db or db == ":memory:":
             raise UsageError(f"sqlite storage needs a file: sqlite:///study.db, got {url!r}")
         parent = Path(db).parent
         if not parent.is_dir():
             raise UsageError(f"storage {url!r}: directory {parent} does not exist")
-    kwargs: dict[str, Any] = {}
-    if heartbeat:
-        kwargs = {
-            "heartbeat_interval": 10,
-            "grace_period": 30,
-            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=1
-            ),
-        }
-    if scheme == "sqlite":
+        _enable_wal(Path(db))
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    if heartbeat:
+        kwargs["heartbeat_interval"] = heartbeat_interval
+        kwargs["grace_period"] = 3 * heartbeat_interval
+        kwargs["heartbeat_stale_trial_callback"] = optuna.storages.RetryHeartbeatStaleTrialCallback(
+            max_retry=1
+        )
     try:
         return optuna.storages.RDBStorage(url, **kwargs)
     except Exception as exc:  # SQLAlchemy raises many types for a bad URL or a dead server
         message = redact(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
         raise UsageError(f"cannot open storage {redact(url)}: {message}") from None
+
+
+def _enable_wal(path: Path) -> None:
+    """Write-ahead logging lets readers and one writer work at once; it persists in the file."""
+    try:
+        with sqlite3.connect(path, timeout=60) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(
+            f"storage sqlite:///{path}: not a usable SQLite database ({exc})"
+        ) from None
 
 
 def artifact_dir(url: str) -> Path:
