@@ -288,6 +288,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tricks.config import ConfigError
     from tricks.data import DataError
 
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+
+    # Heartbeats and the retry callback are "experimental" in Optuna; users need not see that.
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _build_parser().parse_args(argv)
     try:

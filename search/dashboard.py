@@ -201,7 +201,7 @@ def serve(
     """Start optuna-dashboard (blocking) on the storage and its artifact store; print the URL."""
     from optuna_dashboard import run_server
 
-    storage = open_storage(storage_url, heartbeat=False)
+    storage = open_storage(storage_url, heartbeat=False, must_exist=True)
     folder = artifacts or str(artifact_dir(storage_url))
     os.makedirs(folder, exist_ok=True)
     print(

@@ -33,7 +33,7 @@ def load_existing_study(storage_url: str, study_name: str) -> optuna.Study:
     Raises:
         UsageError: Unknown study (the existing names are listed) or bad storage.
     """
-    storage = open_storage(storage_url, heartbeat=False)
+    storage = open_storage(storage_url, heartbeat=False, must_exist=True)
     names = [s.study_name for s in storage.get_all_studies()]
     if study_name not in names:
         listed = ", ".join(names) if names else "none"
@@ -108,7 +108,7 @@ def export_configs(
 
 def study_table(storage_url: str) -> list[dict[str, Any]]:
     """One row per study: name, direction, trial counts by state, best value and trial."""
-    storage = open_storage(storage_url, heartbeat=False)
+    storage = open_storage(storage_url, heartbeat=False, must_exist=True)
     rows = []
     for summary in storage.get_all_studies():
         study = optuna.load_study(study_name=summary.study_name, storage=storage)

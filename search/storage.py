@@ -31,7 +31,9 @@ def _check(url: str) -> str:
     return scheme
 
 
-def open_storage(url: str, heartbeat: bool = True, heartbeat_interval: int = 10) -> Any:
+def open_storage(
+    url: str, heartbeat: bool = True, heartbeat_interval: int = 10, must_exist: bool = False
+) -> Any:
     """Open ``url`` as an Optuna storage.
 
     ``sqlite:``, ``postgresql:`` and ``mysql:`` become an ``RDBStorage`` with
@@ -40,10 +42,23 @@ def open_storage(url: str, heartbeat: bool = True, heartbeat_interval: int = 10)
     wait up to 60 s for a lock, so several local workers can share one.
     ``journal:///path`` is Optuna's journal file storage (no heartbeats).
 
+    Args:
+        url: The storage URL.
+        heartbeat: Enable heartbeats (for workers; readers leave it off).
+        heartbeat_interval: Seconds between beats; a trial is stale after three.
+        must_exist: For readers: a missing SQLite or journal file is an error
+            instead of a new empty storage.
+
     Raises:
         UsageError: A malformed or unreachable URL (the password is never shown).
     """
     scheme = _check(url)
+    if must_exist and scheme in ("sqlite", "journal"):
+        path = Path(url.split(":///", 1)[1]) if ":///" in url else None
+        if path is None or not path.is_file():
+            raise UsageError(
+                f"no storage at {url}: the file does not exist (run 'tricksearch run')"
+            )
     if scheme == "journal":
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if not path:

@@ -147,40 +147,6 @@ def test_standard_optuna_tools_read_the_study(finished) -> None:
     assert json.loads(proc.stdout)["number"] == best.number
 
 
-BAD_STUDIES = [
-    ("[study]\nname = 'x'\n[train]\nepochz = 3\n", "train.epochz: unknown key"),
-    ("[study]\nname = 'x'\n[train]\nepochs = 'three'\n", "train.epochs: expected an integer"),
-    ("[study]\nname = 'x'\n[space]\nlr = [0.1, 0.01]\n", "space.lr: inverted range"),
-    ("[study]\nname = 'x'\n[sampler]\nname = 'FooSampler'\n", "sampler.name: unknown sampler"),
-    ("[study]\nname = 'x'\n[pruner]\nname = 'Pruny'\n", "pruner.name: unknown pruner"),
-    ("[study]\nname = 'x'\n[space]\nlosses = ['ce']\n", "space.losses: unknown parameter"),
-    ("[study]\nname = 'x'\n[space]\nloss_kind = ['hinge']\n", "space.loss_kind: unknown choice"),
-    ("[study]\nname = 'x'\n[pruner]\nname='MedianPruner'\nkwargs={bogus=1}\n", "pruner.kwargs"),
-    ("[study\n", "invalid TOML"),
-    ("[study]\nname = 'x'\n[loss]\nfocal_alpha = 2.0\n", "loss.focal_alpha: must be in [0, 1]"),
-    ("[study]\nname = 'x'\n[data]\nimbalance_ratio = 0.5\n", "data.imbalance_ratio: must be >= 1"),
-]
-
-
-@pytest.mark.parametrize(("text", "message"), BAD_STUDIES)
-def test_bad_study_files_exit_2_with_one_line(tmp_path: Path, text: str, message: str) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(text)
-    db = tmp_path / "s.db"
-    proc = run_cli("run", str(path), "--storage", f"sqlite:///{db}", cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], lines
-    assert not db.exists()
-
-
-def test_bad_set_and_storage(tmp_path: Path) -> None:
-    proc = run_cli("run", QUICKSTART, "--set", "train.epochs", cwd=tmp_path)
-    assert proc.returncode == 2 and "section.key=value" in proc.stderr
-    proc = run_cli("run", QUICKSTART, "--storage", "redis://x", cwd=tmp_path)
-    assert proc.returncode == 2 and "not understood" in proc.stderr
-
-
 def test_existing_study_survives_a_bad_run(finished) -> None:
     tmp, url = finished
     db = url.split(":///", 1)[1]

@@ -1,0 +1,150 @@
+"""Every user mistake through the real CLI: one line on stderr, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, TINY_STUDY, run_cli
+
+QUICKSTART = str(ROOT / "studies" / "quickstart.toml")
+STUDY_HEAD = "[study]\nname = 'x'\n"
+
+BAD_STUDY_FILES = [
+    ("[study\n", "invalid TOML"),
+    (STUDY_HEAD + "[train]\nepochz = 3\n", "train.epochz: unknown key"),
+    (STUDY_HEAD + "[trian]\n", "trian: unknown section"),
+    (STUDY_HEAD + "[train]\nepochs = 'three'\n", "train.epochs: expected an integer"),
+    (STUDY_HEAD + "[loss]\nfocal_alpha = 2.0\n", "loss.focal_alpha: must be in [0, 1]"),
+    (STUDY_HEAD + "[loss]\nfocal_gamma = -0.5\n", "loss.focal_gamma: must be >= 0"),
+    (STUDY_HEAD + "[schedule]\nwarmup_steps = 50\nphase_steps = 50\n", "schedule.phase_steps"),
+    (STUDY_HEAD + "[train]\nlr = 0\n", "train.lr: learning rate must be > 0"),
+    (STUDY_HEAD + "[data]\nimbalance_ratio = 0.5\n", "data.imbalance_ratio: must be >= 1"),
+    (STUDY_HEAD + "[data]\ndataset = 'imagenet'\n", "data.dataset: unknown value 'imagenet'"),
+    (STUDY_HEAD + "[model]\nname = 'resnet9000'\n", "model.name: unknown value 'resnet9000'"),
+    (STUDY_HEAD + "[sampler]\nname = 'FooSampler'\n", "sampler.name: unknown sampler"),
+    (STUDY_HEAD + "[pruner]\nname = 'Pruny'\n", "pruner.name: unknown pruner"),
+    (STUDY_HEAD + "[pruner]\nname='MedianPruner'\nkwargs={bogus=1}\n", "pruner.kwargs"),
+    (STUDY_HEAD + "[space]\nlr = [0.1, 0.01]\n", "space.lr: inverted range"),
+    (STUDY_HEAD + "[space]\nfocal_alpha = [0.5, 1.5]\n", "space.focal_alpha: range"),
+    (STUDY_HEAD + "[space]\nlosses = ['ce']\n", "space.losses: unknown parameter"),
+    (STUDY_HEAD + "[space]\nloss_kind = ['hinge']\n", "space.loss_kind: unknown choice"),
+    (STUDY_HEAD + "[space]\nlr = 0.1\n", "space.lr: expected a range"),
+]
+
+
+def one_line_exit_2(proc, message: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "Traceback" not in proc.stderr
+    assert message in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_STUDY_FILES)
+def test_bad_study_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    proc = run_cli("run", str(path), "--storage", f"sqlite:///{tmp_path / 's.db'}", cwd=tmp_path)
+    one_line_exit_2(proc, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "missing.toml"], "cannot read study file missing.toml"),
+        (["run", QUICKSTART, "--set", "train.epochs"], "--set expects section.key=value"),
+        (["run", QUICKSTART, "--set", "train.epochs=two"], "train.epochs: expected an integer"),
+        (["run", QUICKSTART, "--storage", "redis://x"], "is not understood"),
+        (["run", QUICKSTART, "--storage", "sqlite:///no/such/dir/s.db"], "does not exist"),
+        (["run", QUICKSTART, "--workers", "0"], "--workers must be >= 1"),
+        (["run", QUICKSTART, "--n-trials", "0"], "--n-trials must be >= 1"),
+        (["run", QUICKSTART, "--device", "tpu"], "unknown device 'tpu'"),
+        (["run", QUICKSTART, "--n-trials", "x"], "invalid int value"),
+        (["export", "--study", "nope"], "no storage at sqlite:///tricksearch.db"),
+        (["report", "--study", "nope"], "no storage at sqlite:///tricksearch.db"),
+        (["studies", "--storage", "mysql+nodriver://u@h/db"], "cannot open storage"),
+    ],
+)
+def test_bad_command_lines(tmp_path: Path, args: list[str], message: str) -> None:
+    proc = run_cli(*args, cwd=tmp_path)
+    one_line_exit_2(proc, message)
+    assert not any(tmp_path.iterdir())
+
+
+def test_data_dir_without_the_dataset_writes_no_study(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run_cli("run", QUICKSTART, "--data-dir", str(empty), cwd=tmp_path)
+    one_line_exit_2(proc, "no FashionMNIST IDX files")
+    assert not (tmp_path / "tricksearch.db").exists()
+
+
+def test_unreachable_postgres_never_shows_the_password(tmp_path: Path) -> None:
+    url = "postgresql://alice:s3cret-pw@127.0.0.1:1/nowhere"
+    for args in (
+        ["run", QUICKSTART, "--storage", url],
+        ["studies", "--storage", url],
+        ["export", "--storage", url, "--study", "x"],
+    ):
+        proc = run_cli(*args, cwd=tmp_path)
+        one_line_exit_2(proc, "cannot open storage postgresql://alice:***@127.0.0.1:1/nowhere")
+        assert "s3cret-pw" not in proc.stderr + proc.stdout
+
+
+def test_export_with_no_completed_trial(tmp_path: Path) -> None:
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    optuna.create_study(storage=url, study_name="empty", direction="maximize")
+    proc = run_cli(
+        "export",
+        "--storage",
+        url,
+        "--study",
+        "empty",
+        "--output",
+        str(tmp_path / "best.toml"),
+        cwd=tmp_path,
+    )
+    one_line_exit_2(proc, "has no completed trial to export")
+    assert not (tmp_path / "best.toml").exists()
+
+
+def test_hand_edited_exported_config(tiny_study, tmp_path: Path) -> None:
+    tmp, url = tiny_study
+    out = tmp_path / "best.toml"
+    assert (
+        run_cli(
+            "export", "--storage", url, "--study", "quickstart", "--output", str(out), cwd=tmp
+        ).returncode
+        == 0
+    )
+    text = out.read_text()
+    for edit, message in [
+        (text.replace('kind = "', 'kind = "x', 1), "unknown value"),
+        (text.replace("[train]", "[train]\nbogus = 1"), "train.bogus: unknown key"),
+        (text[: len(text) // 2] + "\n[[[", "invalid TOML"),
+        (text.replace("epochs = 2", "epochs = -2", 1), "train.epochs: must be >= 1"),
+    ]:
+        out.write_text(edit)
+        proc = run_cli("train", str(out), "--output", str(tmp_path / "run"))
+        one_line_exit_2(proc, message)
+        assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_run_leaves_the_existing_study_untouched(tiny_study) -> None:
+    tmp, url = tiny_study
+    db = Path(url.split(":///", 1)[1])
+    digest = hashlib.sha256(db.read_bytes()).hexdigest()
+    for bad in (
+        ["--set", "loss.focal_gamma=-1"],
+        ["--data-dir", str(tmp / "nope")],
+        ["--set", "space.lr=[1, 0.1]"],
+    ):
+        proc = run_cli("run", QUICKSTART, "--storage", url, *TINY_STUDY, *bad, cwd=tmp)
+        assert proc.returncode == 2, proc.stderr
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == digest

@@ -1,0 +1,187 @@
+"""Several workers on one study, killed workers and interrupts, on real storages."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.conftest import ROOT, TINY_STUDY, run_cli
+
+QUICKSTART = str(ROOT / "studies" / "quickstart.toml")
+POSTGRES = os.environ.get("TRICKSEARCH_TEST_POSTGRES_URL")
+REQUIRE = bool(os.environ.get("TRICKSEARCH_REQUIRE_SERVICES"))
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'study.db'}"
+    if not POSTGRES:
+        if REQUIRE:
+            pytest.fail("TRICKSEARCH_TEST_POSTGRES_URL is not set but services are required")
+        pytest.skip("no PostgreSQL server (set TRICKSEARCH_TEST_POSTGRES_URL; .ci/run does)")
+    return POSTGRES
+
+
+def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "search.cli", *args],
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def assert_intact(study: optuna.Study, n: int) -> list[optuna.trial.FrozenTrial]:
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == n
+    numbers = [t.number for t in study.trials]
+    assert numbers == list(range(len(numbers)))  # none lost, none duplicated
+    for t in finished:
+        steps = sorted(t.intermediate_values)
+        assert steps == list(range(len(steps))) and steps  # every epoch, once
+        if t.state == TrialState.COMPLETE:
+            assert t.value == t.intermediate_values[steps[-1]]
+    return finished
+
+
+def test_three_workers_reach_exactly_the_total(storage_url: str, tmp_path: Path) -> None:
+    name = f"w3-{uuid.uuid4().hex[:8]}"
+    proc = run_cli(
+        "run",
+        QUICKSTART,
+        "--storage",
+        storage_url,
+        "--study-name",
+        name,
+        "--n-trials",
+        "7",
+        "--workers",
+        "3",
+        *TINY_STUDY,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "started 3 workers" in proc.stderr
+    study = optuna.load_study(study_name=name, storage=storage_url)
+    finished = assert_intact(study, 7)
+    assert len(study.trials) == 7
+    workers = {t.user_attrs["worker"] for t in finished}
+    assert len(workers) == 3, workers
+    # Parallel workers sample different configs, not one seed's sequence three times.
+    assert len({t.params.get("lr") for t in finished}) == 7
+
+
+def wait_for(predicate, timeout: float = 240.0, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(every)
+    pytest.fail("timed out waiting")
+
+
+def test_sigkill_mid_trial_loses_only_that_trial(storage_url: str, tmp_path: Path) -> None:
+    name = f"kill-{uuid.uuid4().hex[:8]}"
+    args = (
+        "run",
+        QUICKSTART,
+        "--storage",
+        storage_url,
+        "--study-name",
+        name,
+        "--n-trials",
+        "8",
+        "--heartbeat",
+        "1",
+        "--quiet",
+        *TINY_STUDY,
+        "--set",
+        "train.epochs=3",
+    )
+    first = start(*args, cwd=tmp_path)
+    wait_for(lambda: name in [s.study_name for s in optuna.get_all_study_summaries(storage_url)])
+    others = [start(*args, cwd=tmp_path) for _ in range(2)]
+    storage = optuna.storages.RDBStorage(storage_url)
+
+    def victim_trial():
+        study = optuna.load_study(study_name=name, storage=storage)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.user_attrs.get("worker", "").endswith(f":{first.pid}") and t.intermediate_values:
+                return t
+        return None
+
+    victim = wait_for(victim_trial)
+    before = {
+        t.number: t.value
+        for t in optuna.load_study(study_name=name, storage=storage).trials
+        if t.state == TrialState.COMPLETE
+    }
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    for p in others:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+    study = optuna.load_study(study_name=name, storage=storage)
+    assert_intact(study, 8)
+    killed = study.trials[victim.number]
+    assert killed.state == TrialState.FAIL
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retried) == 1 and retried[0].params == killed.params
+    after = {t.number: t.value for t in study.trials if t.number in before}
+    assert after == before
+
+
+def test_sigint_stops_cleanly_and_the_same_command_finishes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    args = (
+        "run",
+        QUICKSTART,
+        "--storage",
+        url,
+        "--n-trials",
+        "4",
+        "--quiet",
+        *TINY_STUDY,
+        "--set",
+        "train.epochs=3",
+    )
+    proc = start(*args, cwd=tmp_path)
+
+    def study_trials():
+        try:
+            return optuna.load_study(study_name="quickstart", storage=url).trials
+        except KeyError:  # not created yet
+            return []
+
+    wait_for(lambda: any(t.state == TrialState.COMPLETE for t in study_trials()))
+    wait_for(
+        lambda: any(t.state == TrialState.RUNNING and t.intermediate_values for t in study_trials())
+    )
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted by SIGINT" in err and "Traceback" not in err
+    study = optuna.load_study(study_name="quickstart", storage=url)
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1 and failed[0].user_attrs["fail_reason"] == "interrupted by SIGINT"
+    kept = {t.number: t.value for t in study.trials if t.state == TrialState.COMPLETE}
+    proc2 = run_cli(*args, cwd=tmp_path)
+    assert proc2.returncode == 0, proc2.stderr[-3000:]
+    study = optuna.load_study(study_name="quickstart", storage=url)
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 4
+    assert {t.number: t.value for t in study.trials if t.number in kept} == kept
