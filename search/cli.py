@@ -285,12 +285,12 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tricksearch`` console script; returns the exit status."""
-    from tricks.config import ConfigError
-    from tricks.data import DataError
-
     import warnings
 
     from optuna.exceptions import ExperimentalWarning
+
+    from tricks.config import ConfigError
+    from tricks.data import DataError
 
     # Heartbeats and the retry callback are "experimental" in Optuna; users need not see that.
     warnings.filterwarnings("ignore", category=ExperimentalWarning)
