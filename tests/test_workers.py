@@ -133,7 +133,7 @@ def test_sigkill_mid_trial_loses_only_that_trial(storage_url: str, tmp_path: Pat
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     for p in others:
-        out, err = p.communicate(timeout=600)
+        _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-3000:]
     study = optuna.load_study(study_name=name, storage=storage)
     assert_intact(study, 8)
