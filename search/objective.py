@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,7 @@ class Objective:
                         "value": event.value,
                         "lr": event.lr,
                         "loss": event.train_loss,
+                        "seconds": event.seconds,
                     }
                 )
                 if self.on_epoch is not None:
@@ -140,4 +142,6 @@ class Objective:
         if outcome.pruned_reason is not None:
             trial.set_user_attr("pruned_reason", outcome.pruned_reason)
         if self.after_trial is not None:
+            start = time.perf_counter()
             self.after_trial(trial, outcome)
+            trial.set_user_attr("after_trial_seconds", time.perf_counter() - start)
