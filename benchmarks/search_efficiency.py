@@ -228,7 +228,7 @@ def _finetune_branch(trainer, model, cfg, lr_factor: float, epochs: int, augment
 
 
 def best_by(runs: list[dict], key: str, groups: dict[str, tuple[str, ...]]) -> dict[str, Any]:
-    """Per run (arm x seed), the best completed trial (by validation) of each group; mean over runs."""
+    """Per run (arm x seed), the best completed trial (by val) of each group; mean over runs."""
     result: dict[str, list[tuple[float, float]]] = {g: [] for g in groups}
     for run in runs:
         for g, kinds in groups.items():
@@ -393,7 +393,7 @@ def main() -> None:
         "",
         "Best trial per loss group (arms b-e, per seed, selected on val):",
         "",
-        "| group | seeds | val (%) | test (%) |",
+        "| group | runs (arm x seed) | val (%) | test (%) |",
         "|---|---|---|---|",
     ]
     lines += [f"| {g} | {v['n_seeds']} | {v['val']} | {v['test']} |" for g, v in focal.items()]
