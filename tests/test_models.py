@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tricks.config import DataConfig
+from tricks.data import DataError, load_bundle
+from tricks.models import ResNet32, build_model
+
+
+@pytest.mark.parametrize(
+    ("name", "channels", "size"), [("small_cnn", 1, 28), ("resnet32", 3, 32), ("resnet18", 1, 32)]
+)
+def test_models_map_images_to_class_logits(name: str, channels: int, size: int) -> None:
+    model = build_model(name, channels, 7).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, channels, size, size)).shape == (2, 7)
+
+
+def test_resnet32_has_the_published_depth() -> None:
+    model = ResNet32(3, 10)
+    convs = [
+        m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)
+    ]
+    assert len(convs) + 1 == 32  # 31 3x3 convolutions + the linear head
+    assert 0.45e6 < sum(p.numel() for p in model.parameters()) < 0.48e6
+
+
+def test_unknown_model_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="small_cnn, resnet32 or a torchvision.models name"):
+        build_model("resnet9000", 3, 10)
+
+
+def test_image_folder_loads_a_users_own_imbalanced_images(tmp_path: Path) -> None:
+    from PIL import Image
+
+    for split, counts in (("train", {"cat": 12, "dog": 5}), ("test", {"cat": 3, "dog": 3})):
+        for cls, n in counts.items():
+            folder = tmp_path / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                color = (200, 10, 10) if cls == "cat" else (10, 10, 200)
+                Image.new("RGB", (20 + i, 24), color).save(folder / f"{i}.png")
+    cfg = DataConfig(
+        dataset="image_folder",
+        data_dir=str(tmp_path),
+        image_size=16,
+        imbalance_ratio=1.0,
+        val_per_class=2,
+    )
+    data = load_bundle(cfg)
+    assert data.classes == ["cat", "dog"]
+    assert data.class_counts == [10, 3]  # the imbalance is kept
+    assert data.x_train.shape[1:] == (3, 16, 16) and data.x_train.dtype == torch.uint8
+    assert len(data.y_test) == 6
+
+
+def test_missing_cifar_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="cifar10 not found in .*cifar-10-batches-py"):
+        load_bundle(DataConfig(dataset="cifar10", data_dir=str(tmp_path)))
+    with pytest.raises(DataError, match="image_folder needs --data-dir with train/ and test/"):
+        load_bundle(DataConfig(dataset="image_folder", data_dir=str(tmp_path)))
