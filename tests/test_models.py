@@ -29,7 +29,7 @@ def test_resnet32_has_the_published_depth() -> None:
 
 
 def test_unknown_model_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match="small_cnn, resnet32 or a torchvision.models name"):
+    with pytest.raises(ValueError, match=r"small_cnn, resnet32 or a torchvision\.models name"):
         build_model("resnet9000", 3, 10)
 
 
@@ -60,5 +60,5 @@ def test_image_folder_loads_a_users_own_imbalanced_images(tmp_path: Path) -> Non
 def test_missing_cifar_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="cifar10 not found in .*cifar-10-batches-py"):
         load_bundle(DataConfig(dataset="cifar10", data_dir=str(tmp_path)))
-    with pytest.raises(DataError, match="image_folder needs --data-dir with train/ and test/"):
+    with pytest.raises(DataError, match=r"image_folder needs --data-dir with train/ and test/"):
         load_bundle(DataConfig(dataset="image_folder", data_dir=str(tmp_path)))
