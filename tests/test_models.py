@@ -58,7 +58,7 @@ def test_image_folder_loads_a_users_own_imbalanced_images(tmp_path: Path) -> Non
 
 
 def test_missing_cifar_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="cifar10 not found in .*cifar-10-batches-py"):
+    with pytest.raises(DataError, match=r"cifar10 not found in .*cifar-10-batches-py"):
         load_bundle(DataConfig(dataset="cifar10", data_dir=str(tmp_path)))
     with pytest.raises(DataError, match=r"image_folder needs --data-dir with train/ and test/"):
         load_bundle(DataConfig(dataset="image_folder", data_dir=str(tmp_path)))
