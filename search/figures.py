@@ -6,18 +6,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 __all__ = ["history_png", "learning_curve_png", "per_class_png", "scatter_gain_png"]
 
 
-def _save(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+def _subplots(width: float = 6.4, height: float = 3.6) -> tuple[Figure, Any]:
+    # The object-oriented API: no pyplot state, no display, safe off the main thread.
+    # Fixed margins: a "tight" layout draws every figure twice.
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=0.12, right=0.86, bottom=0.22, top=0.9)
+    return fig, fig.subplots()
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=80)
     return path
 
 
@@ -25,7 +28,7 @@ def learning_curve_png(
     curve: Sequence[dict[str, Any]], restarts: Sequence[dict[str, Any]], metric: str, path: Path
 ) -> Path:
     """Validation metric and learning rate per epoch; restarts marked, the fine-tune shaded."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = _subplots()
     epochs = [p["epoch"] for p in curve]
     ax.plot(epochs, [p["value"] for p in curve], "o-", color="tab:blue", ms=3, label=metric)
     ax.set_xlabel("epoch (global, across restarts)")
@@ -63,7 +66,7 @@ def per_class_png(
     path: Path,
 ) -> Path:
     """Per-class accuracy bars, labelled with each class's training-image count."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = _subplots()
     xs = range(len(per_class))
     ax.bar(xs, [v * 100 for v in per_class], color="tab:blue")
     ax.set_xticks(
@@ -88,7 +91,7 @@ def history_png(
     path: Path,
 ) -> Path:
     """Optimisation history: each trial's value and the best so far."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = _subplots()
     colors = {"complete": "tab:blue", "pruned": "tab:gray"}
     for state, color in colors.items():
         pts = [(n, v) for n, v, s in zip(numbers, values, states, strict=True) if s == state]
@@ -112,7 +115,7 @@ def scatter_gain_png(
     before: Sequence[float], after: Sequence[float], metric: str, path: Path
 ) -> Path:
     """Metric before vs after the no-aug fine-tune, one point per completed trial."""
-    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    fig, ax = _subplots(4.2, 4.2)
     ax.scatter(before, after, s=16, color="tab:green")
     lo = min([*before, *after], default=0.0)
     hi = max([*before, *after], default=1.0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import optuna
 
 from search.errors import UsageError
 from search.space import validate_space
-from tricks.config import METRICS, ConfigError, TrickConfig, apply_overrides
+from tricks.config import METRICS, ConfigError, TrickConfig, apply_overrides, read_toml
 
 __all__ = ["DEFAULT_STORAGE", "StudySpec", "load_study_file", "make_pruner", "make_sampler"]
 
@@ -182,15 +181,12 @@ def load_study_file(path: str | Path, overrides: list[str] | None = None) -> Stu
     Raises:
         UsageError: Missing or malformed file, or any invalid value; names the file and key.
     """
-    p = Path(path)
     try:
-        raw = tomllib.loads(p.read_text())
-    except OSError as exc:
-        raise UsageError(f"cannot read study file {p}: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{p}: invalid TOML: {exc}") from None
+        raw = read_toml(path, "study file")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     try:
         raw = apply_overrides(raw, overrides or [])
-        return parse_study(raw, str(p))
+        return parse_study(raw, str(path))
     except (UsageError, ConfigError) as exc:
-        raise UsageError(f"{p}: {exc}") from None
+        raise UsageError(f"{path}: {exc}") from None

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from tricks.config import ConfigError, TrickConfig, apply_overrides
+from tricks.config import ConfigError, TrickConfig, apply_overrides, read_toml
 from tricks.restart import RestartEvent
 
 __all__ = ["load_trick_config", "run_train"]
@@ -21,17 +20,11 @@ def load_trick_config(path: str, overrides: list[str]) -> TrickConfig:
     Raises:
         ConfigError: Missing, unreadable or invalid file, or a bad override.
     """
-    p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    raw = read_toml(path)
     try:
         return TrickConfig.from_dict(apply_overrides(raw, overrides))
     except ConfigError as exc:
-        raise ConfigError(f"{p}: {exc}") from None
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def _printer(stream: Any = sys.stdout):  # type: ignore[no-untyped-def]

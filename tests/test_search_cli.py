@@ -9,25 +9,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, TINY_STUDY, run_cli
 
 QUICKSTART = str(ROOT / "studies" / "quickstart.toml")
-TINY = [
-    "--set",
-    "data.max_per_class=150",
-    "--set",
-    "data.val_per_class=40",
-    "--set",
-    "data.test_per_class=20",
-    "--set",
-    "train.epochs=2",
-    "--set",
-    "finetune.epochs=1",
-    "--set",
-    "train.batch_size=64",
-    "--device",
-    "cpu",
-]
 
 
 def storage_of(tmp_path: Path) -> str:
@@ -38,7 +22,7 @@ def storage_of(tmp_path: Path) -> str:
 def finished(tmp_path_factory) -> tuple[Path, str]:
     tmp = tmp_path_factory.mktemp("study")
     url = storage_of(tmp)
-    proc = run_cli("run", QUICKSTART, "--storage", url, "--n-trials", "3", *TINY, cwd=tmp)
+    proc = run_cli("run", QUICKSTART, "--storage", url, "--n-trials", "3", *TINY_STUDY, cwd=tmp)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "best trial" in proc.stdout and "tricksearch export" in proc.stdout
     assert "trial   0 epoch   0 [train]" in proc.stderr
@@ -62,14 +46,14 @@ def test_run_stores_the_trials_and_set_overrides_apply(finished) -> None:
 def test_resume_reaches_the_requested_total(finished) -> None:
     tmp, url = finished
     proc = run_cli(
-        "run", QUICKSTART, "--storage", url, "--n-trials", "4", "--quiet", *TINY, cwd=tmp
+        "run", QUICKSTART, "--storage", url, "--n-trials", "4", "--quiet", *TINY_STUDY, cwd=tmp
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     study = optuna.load_study(study_name="quickstart", storage=url)
     assert len(study.trials) == 4
     # Asking again for 4 adds nothing.
     proc = run_cli(
-        "run", QUICKSTART, "--storage", url, "--n-trials", "4", "--quiet", *TINY, cwd=tmp
+        "run", QUICKSTART, "--storage", url, "--n-trials", "4", "--quiet", *TINY_STUDY, cwd=tmp
     )
     assert proc.returncode == 0
     assert len(optuna.load_study(study_name="quickstart", storage=url).trials) == 4

@@ -22,6 +22,7 @@ __all__ = [
     "TrickConfig",
     "apply_overrides",
     "parse_override",
+    "read_toml",
 ]
 
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100", "image_folder")
@@ -344,15 +345,26 @@ class TrickConfig:
         Raises:
             ConfigError: The file is missing, unreadable or invalid (message names it).
         """
-        path = Path(path)
+        raw = read_toml(path)
         try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc}") from None
-        try:
-            return cls.from_toml(text)
+            return cls.from_dict(raw)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+
+
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """Parse a TOML file with the standard library's safe parser.
+
+    Raises:
+        ConfigError: Unreadable file or invalid TOML; the message names the file.
+    """
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -36,6 +36,7 @@ def no_aug_finetune(
     epochs: int = 4,
     on_epoch: Callable[[int, float, float], None] | None = None,
     amp_dtype: torch.dtype | None = None,
+    before: float | None = None,
 ) -> FinetuneResult:
     """Train a few epochs at a very low, constant learning rate without augmentation.
 
@@ -56,13 +57,14 @@ def no_aug_finetune(
         epochs: Fine-tune epochs (3-6 is typical); 0 only measures.
         on_epoch: Called with ``(epoch, train_loss, metric)`` after each epoch.
         amp_dtype: Autocast dtype (e.g. ``torch.bfloat16`` on CUDA), or None.
+        before: The metric of ``model`` as it is, if already measured (saves a pass).
 
     Returns:
         A :class:`FinetuneResult`. A non-finite loss ends the phase early.
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs=}")
-    before = evaluate(model)
+    before = evaluate(model) if before is None else before
     result = FinetuneResult(before=before, after=before)
     for epoch in range(epochs):
         loss, finite = train_one_epoch(model, batches(epoch), loss_fn, optimizer, None, amp_dtype)

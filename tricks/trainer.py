@@ -151,6 +151,7 @@ class Trainer:
         total_steps = cfg.train.epochs * self.steps_per_epoch
         scheduler = self._scheduler(optimizer, peak_lr, total_steps)
         best_state: dict[str, Tensor] | None = None
+        metrics: dict[str, object] | None = None  # of the model as it is now
         history: list[EpochEnd] = []
 
         for epoch in range(cfg.train.epochs):
@@ -189,13 +190,14 @@ class Trainer:
                 peak_lr = restart.lr_after
                 use_best = cfg.restart.on_restart == "best" and best_state is not None
                 model.load_state_dict(best_state if use_best else init_state)
+                metrics = None
                 emit(restart)
                 remaining = (cfg.train.epochs - epoch - 1) * self.steps_per_epoch
                 if remaining > 0:
                     optimizer = build_optimizer(model, cfg.train, peak_lr)
                     scheduler = self._scheduler(optimizer, peak_lr, remaining)
 
-        pre = self.evaluate(model)
+        pre = metrics if metrics is not None else self.evaluate(model)
         pre_value = float(pre[metric])
         final, ft = pre, None
         if cfg.finetune.epochs > 0:
@@ -236,6 +238,7 @@ class Trainer:
                 cfg.finetune.epochs,
                 on_epoch,
                 self.amp_dtype,
+                before=pre_value,
             )
             emit(ft)
             final = dict(last) if last else pre
