@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -60,14 +61,18 @@ def no_aug_finetune(
         before: The metric of ``model`` as it is, if already measured (saves a pass).
 
     Returns:
-        A :class:`FinetuneResult`. A non-finite loss ends the phase early.
+        A :class:`FinetuneResult`. A non-finite loss ends the phase early, with
+        the weights from before that epoch.
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs=}")
     before = evaluate(model) if before is None else before
     result = FinetuneResult(before=before, after=before)
     for epoch in range(epochs):
+        kept = copy.deepcopy(model.state_dict())
         loss, finite = train_one_epoch(model, batches(epoch), loss_fn, optimizer, None, amp_dtype)
+        if not finite:  # keep the weights from before the diverged epoch
+            model.load_state_dict(kept)
         metric = evaluate(model)
         result.per_epoch.append(metric)
         result.losses.append(loss)

@@ -29,30 +29,39 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     amp_dtype: torch.dtype | None = None,
+    check_every: int = 50,
 ) -> tuple[float, bool]:
     """One pass over ``batches``; steps ``scheduler`` after every optimizer step.
 
-    Stops at the first non-finite loss without applying it.
+    The loss is summed on the device and checked for NaN/inf every ``check_every``
+    steps and at the end (a check makes the host wait for a GPU). A diverged epoch
+    stops early; its weights are not worth keeping, and the caller restarts from
+    the best ones.
 
     Returns:
-        ``(mean loss, finite)``: the sample-weighted mean training loss (NaN when
-        the first batch diverged) and whether every loss was finite.
+        ``(mean loss, finite)``: the sample-weighted mean training loss (NaN or inf
+        when it diverged) and whether every loss was finite.
     """
     model.train()
-    total, count = torch.zeros(()), 0
-    for x, y in batches:
+    total: Tensor | None = None
+    count = 0
+    for step, (x, y) in enumerate(batches, start=1):
         with _autocast(x.device, amp_dtype):
             loss = loss_fn(model(x), y)
-        if not torch.isfinite(loss):
-            return (float(total) / count if count else math.nan), False
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        total = total + loss.detach().float().cpu() * len(y)
+        weighted = loss.detach().float() * len(y)
+        total = weighted if total is None else total + weighted
         count += len(y)
-    return float(total) / max(count, 1), True
+        if step % check_every == 0 and not bool(torch.isfinite(total)):
+            return float(total) / count, False
+    if total is None:
+        return math.nan, True
+    mean = float(total) / count
+    return mean, math.isfinite(mean)
 
 
 @torch.no_grad()
