@@ -50,5 +50,6 @@ tricksearch report --storage "$url" --study "$name" --output "$work/report" --de
 cp "$work/report/history.png" docs/report_history.png
 cp "$work/report/finetune_gain.png" docs/report_finetune_gain.png
 cp "$work/report/best_per_class.png" docs/report_best_per_class.png
-cp "$work/report/report.md" docs/example_report.md
+sed -e 's/](history.png)/](report_history.png)/' -e 's/](finetune_gain.png)/](report_finetune_gain.png)/' \
+  -e 's/](best_per_class.png)/](report_best_per_class.png)/' "$work/report/report.md" > docs/example_report.md
 ls -la docs/*.png
