@@ -36,6 +36,10 @@ def _final_value(t: FrozenTrial) -> float | None:
     return None
 
 
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
 def summarise(study: optuna.Study) -> dict[str, Any]:
     """The numbers of the report, computed from the study's own trials only."""
     trials = study.get_trials(deepcopy=False)
@@ -195,7 +199,7 @@ def build_report(
     if finished:
         history_png(
             [t.number for t in finished],
-            [_final_value(t) for t in finished],
+            [_or_nan(_final_value(t)) for t in finished],
             [t.state.name.lower() for t in finished],
             metric,
             maximize,
@@ -222,7 +226,7 @@ def build_report(
         ]
         scatter_gain_png(
             [t.user_attrs["pre_finetune_value"] for t in done],
-            [t.value for t in done],
+            [_or_nan(t.value) for t in done],
             metric,
             output / "finetune_gain.png",
         )

@@ -65,7 +65,7 @@ def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
         study_name=opts.study_name,
         sampler=make_sampler(spec, seed=_sampler_seed(spec, opts)),
         pruner=pruner,
-        direction=spec.direction,
+        direction=spec.direction,  # type: ignore[arg-type]  # validated: maximize|minimize
         load_if_exists=True,
     )
     if study.direction.name.lower() != spec.direction:

@@ -54,18 +54,18 @@ def open_storage(
     """
     scheme = _check(url)
     if must_exist and scheme in ("sqlite", "journal"):
-        path = Path(url.split(":///", 1)[1]) if ":///" in url else None
-        if path is None or not path.is_file():
+        file = Path(url.split(":///", 1)[1]) if ":///" in url else None
+        if file is None or not file.is_file():
             raise UsageError(
                 f"no storage at {url}: the file does not exist (run 'tricksearch run')"
             )
     if scheme == "journal":
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if not path:
+        log = url.split(":///", 1)[1] if ":///" in url else ""
+        if not log:
             raise UsageError("journal storage needs a file: journal:///study.log")
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        return JournalStorage(JournalFileBackend(path))
+        return JournalStorage(JournalFileBackend(log))
     kwargs: dict[str, Any] = {}
     if scheme == "sqlite":
         db = url.split(":///", 1)[1] if ":///" in url else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -70,7 +71,7 @@ def evaluate(
     batches: Iterable[tuple[Tensor, Tensor]],
     num_classes: int,
     amp_dtype: torch.dtype | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Predict every batch and return :func:`tricks.metrics.classification_metrics`."""
     model.eval()
     preds, targets = [], []

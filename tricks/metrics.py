@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -14,7 +16,7 @@ def confusion_matrix(preds: Tensor, targets: Tensor, num_classes: int) -> Tensor
     return torch.bincount(flat, minlength=num_classes**2).view(num_classes, num_classes).cpu()
 
 
-def classification_metrics(preds: Tensor, targets: Tensor, num_classes: int) -> dict[str, object]:
+def classification_metrics(preds: Tensor, targets: Tensor, num_classes: int) -> dict[str, Any]:
     """Accuracy, balanced accuracy, macro-F1 and per-class accuracy.
 
     Balanced accuracy is the mean per-class recall (Brodersen et al., ICPR 2010),

@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -33,7 +34,7 @@ class EpochEnd:
     train_loss: float
     lr: float
     value: float
-    metrics: dict[str, object]
+    metrics: dict[str, Any]
     seconds: float
     finite: bool = True
 
@@ -58,7 +59,7 @@ class TrainResult:
     model: nn.Module
     value: float
     pre_finetune_value: float
-    metrics: dict[str, object]
+    metrics: dict[str, Any]
     history: list[EpochEnd] = field(default_factory=list)
     restarts: list[RestartEvent] = field(default_factory=list)
     finetune: FinetuneResult | None = None
@@ -108,7 +109,7 @@ class Trainer:
                 y_all[start : start + batch_size],
             )
 
-    def evaluate(self, model: nn.Module, split: str = "val") -> dict[str, object]:
+    def evaluate(self, model: nn.Module, split: str = "val") -> dict[str, Any]:
         return evaluate(model, self.eval_batches(split), self.data.num_classes, self.amp_dtype)
 
     # -- schedule --------------------------------------------------------------------------
@@ -151,7 +152,7 @@ class Trainer:
         total_steps = cfg.train.epochs * self.steps_per_epoch
         scheduler = self._scheduler(optimizer, peak_lr, total_steps)
         best_state: dict[str, Tensor] | None = None
-        metrics: dict[str, object] | None = None  # of the model as it is now
+        metrics: dict[str, Any] | None = None  # of the model as it is now
         history: list[EpochEnd] = []
 
         for epoch in range(cfg.train.epochs):
@@ -189,7 +190,7 @@ class Trainer:
                 restart = controller.record(epoch, str(reason), peak_lr, value)
                 peak_lr = restart.lr_after
                 use_best = cfg.restart.on_restart == "best" and best_state is not None
-                model.load_state_dict(best_state if use_best else init_state)
+                model.load_state_dict(best_state if use_best and best_state else init_state)
                 metrics = None
                 emit(restart)
                 remaining = (cfg.train.epochs - epoch - 1) * self.steps_per_epoch
@@ -204,7 +205,7 @@ class Trainer:
             ft_lr = cfg.train.lr * cfg.finetune.lr_factor
             loss_fn = build_loss(cfg.loss, counts, cfg.train.epochs, self.device)
             ft_optimizer = build_optimizer(model, cfg.train, ft_lr)
-            last: dict[str, object] = {}
+            last: dict[str, Any] = {}
 
             def measure(m: nn.Module) -> float:
                 last.clear()
@@ -254,7 +255,7 @@ class Trainer:
         )
 
 
-def _scalars(metrics: dict[str, object]) -> dict[str, object]:
+def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metrics.items() if k != "confusion"}
 
 
