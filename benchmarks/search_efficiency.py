@@ -283,7 +283,9 @@ def plot(runs: list[dict], path: Path, budget: int) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    grid = list(range(1, budget + 1))
+    # The last trial may overrun the budget by a few epochs; show it to its end.
+    last = max([budget, *(s for r in runs for s, _ in r["trace"])])
+    grid = list(range(1, last + 1))
     for arm in sorted({r["arm"] for r in runs}):
         curves = []
         for r in (r for r in runs if r["arm"] == arm):
@@ -292,9 +294,11 @@ def plot(runs: list[dict], path: Path, budget: int) -> None:
                 seen = [v for s, v in r["trace"] if s <= e and v >= 0]
                 values.append(seen[-1] * 100 if seen else math.nan)
             curves.append(values)
+        # Mean over seeds only where every seed has a completed trial: no dips from averaging
+        # over a changing set of seeds.
         mean = [
-            statistics.fmean([c[i] for c in curves if not math.isnan(c[i])])
-            if any(not math.isnan(c[i]) for c in curves)
+            statistics.fmean([c[i] for c in curves])
+            if all(not math.isnan(c[i]) for c in curves)
             else math.nan
             for i in range(len(grid))
         ]
@@ -318,7 +322,12 @@ def main() -> None:
     parser.add_argument("--val-per-class", type=int, default=300)
     parser.add_argument("--arms", default="a,b,c,d0,d,e")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--replot", metavar="JSON", help="redraw the figure from a results file")
     args = parser.parse_args()
+    if args.replot:
+        saved = json.loads(Path(args.replot).read_text())
+        plot(saved["runs"], Path(args.replot).with_suffix(".png"), saved["args"]["budget"])
+        return
     if args.quick:
         args.seeds, args.budget, args.epochs = 1, 24, 3
     torch.set_num_threads(2)
