@@ -55,9 +55,16 @@ def run_cli(
     )
 
 
-@pytest.fixture
-def cli():
-    return run_cli
+def start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """Start the real CLI in the background (for servers, workers and signals)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "search.cli", *args],
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
+    )
 
 
 TINY_STUDY = [

@@ -7,14 +7,13 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import start_cli
 
 
 def free_port() -> int:
@@ -32,14 +31,7 @@ def get(url: str) -> bytes:
 def server(tiny_study):
     tmp, url = tiny_study
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "search.cli", "dashboard", "--storage", url, "--port", str(port)],
-        cwd=tmp,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    proc = start_cli("dashboard", "--storage", url, "--port", str(port), cwd=tmp)
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -14,7 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import ROOT, TINY_STUDY, run_cli
+from tests.conftest import ROOT, TINY_STUDY, run_cli, start_cli
 
 QUICKSTART = str(ROOT / "studies" / "quickstart.toml")
 POSTGRES = os.environ.get("TRICKSEARCH_TEST_POSTGRES_URL")
@@ -31,17 +29,6 @@ def storage_url(request, tmp_path: Path) -> str:
             pytest.fail("TRICKSEARCH_TEST_POSTGRES_URL is not set but services are required")
         pytest.skip("no PostgreSQL server (set TRICKSEARCH_TEST_POSTGRES_URL; .ci/run does)")
     return POSTGRES
-
-
-def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "search.cli", *args],
-        cwd=cwd,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
-    )
 
 
 def assert_intact(study: optuna.Study, n: int) -> list[optuna.trial.FrozenTrial]:
@@ -112,9 +99,9 @@ def test_sigkill_mid_trial_loses_only_that_trial(storage_url: str, tmp_path: Pat
         "--set",
         "train.epochs=3",
     )
-    first = start(*args, cwd=tmp_path)
+    first = start_cli(*args, cwd=tmp_path)
     wait_for(lambda: name in [s.study_name for s in optuna.get_all_study_summaries(storage_url)])
-    others = [start(*args, cwd=tmp_path) for _ in range(2)]
+    others = [start_cli(*args, cwd=tmp_path) for _ in range(2)]
     storage = optuna.storages.RDBStorage(storage_url)
 
     def victim_trial():
@@ -159,7 +146,7 @@ def test_sigint_stops_cleanly_and_the_same_command_finishes(tmp_path: Path) -> N
         "--set",
         "train.epochs=3",
     )
-    proc = start(*args, cwd=tmp_path)
+    proc = start_cli(*args, cwd=tmp_path)
 
     def study_trials():
         try:
