@@ -144,7 +144,10 @@ def _claim(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
         waiting = any(t.state == TrialState.WAITING for t in trials)
         if not waiting and len(trials) >= opts.n_trials:
             return None
-        return study.ask()
+        with warnings.catch_warnings():
+            # Optuna warns that heartbeats expect Study.optimize; _run_one beats them itself.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+            return study.ask()
 
 
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
