@@ -15,6 +15,7 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -29,24 +30,16 @@ from tricks.models import SmallCNN
 from tricks.trainer import Trainer
 
 
-def torchvision_epoch(loader: DataLoader, model: torch.nn.Module, opt, device: str) -> float:
-    """One epoch the way Optuna's PyTorch example trains: DataLoader + transforms."""
+def timed_epoch(batches: Iterable, model: torch.nn.Module, opt, device: str) -> float:
+    """One training epoch over ``batches``; the same loop times every pipeline.
+
+    Batches from a DataLoader are copied to the device here, as in Optuna's PyTorch
+    example; the trainer's are already there (``.to`` is then a no-op).
+    """
     model.train()
     start = time.perf_counter()
-    for x, y in loader:
+    for x, y in batches:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
-def trainer_epoch(trainer: Trainer, model: torch.nn.Module, opt, device: str) -> float:
-    model.train()
-    start = time.perf_counter()
-    for x, y in trainer.batches(augment=True):
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()
         opt.step()
@@ -175,10 +168,8 @@ def main() -> None:
         for name, loader in arms.items():
             model = SmallCNN(1, 10).to(device)
             opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-            if loader is None:
-                seconds = trainer_epoch(trainer, model, opt, device)
-            else:
-                seconds = torchvision_epoch(loader, model, opt, device)
+            batches = trainer.batches(augment=True) if loader is None else loader
+            seconds = timed_epoch(batches, model, opt, device)
             if rep:
                 times[name].append(seconds)
             print(f"rep {rep} {name}: {seconds:.2f}s", flush=True)
