@@ -197,8 +197,9 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
                 break
             trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
             _run_one(study, trial, objective)
-            frozen = study.get_trials(deepcopy=False)[trial.number]
-            progress.trial(frozen, finished_count(study))
+            trials = study.get_trials(deepcopy=False)  # one read serves both
+            done = sum(t.state in FINISHED for t in trials)
+            progress.trial(trials[trial.number], done)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
