@@ -38,7 +38,6 @@ class StudySpec:
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "TPESampler", "kwargs": {}})
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "MedianPruner", "kwargs": {}})
     grace_epochs: int = 1
-    source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The study file's tables, as stored on the study for provenance."""
@@ -120,7 +119,7 @@ def _int(value: Any, key: str, low: int) -> int:
     return value
 
 
-def parse_study(raw: dict[str, Any], source: str = "") -> StudySpec:
+def parse_study(raw: dict[str, Any]) -> StudySpec:
     """Validate the tables of a study file.
 
     Raises:
@@ -168,7 +167,6 @@ def parse_study(raw: dict[str, Any], source: str = "") -> StudySpec:
         sampler={"name": sampler.get("name", "TPESampler"), "kwargs": sampler.get("kwargs", {})},
         pruner={"name": pruner.get("name", "MedianPruner"), "kwargs": pruner.get("kwargs", {})},
         grace_epochs=_int(pruner.get("grace_epochs", 1), "pruner.grace_epochs", 0),
-        source=source,
     )
     make_sampler(spec)  # fail early on unknown names or bad keyword arguments
     make_pruner(spec)
@@ -187,6 +185,6 @@ def load_study_file(path: str | Path, overrides: list[str] | None = None) -> Stu
         raise UsageError(str(exc)) from None
     try:
         raw = apply_overrides(raw, overrides or [])
-        return parse_study(raw, str(path))
+        return parse_study(raw)
     except (UsageError, ConfigError) as exc:
         raise UsageError(f"{path}: {exc}") from None
