@@ -1,9 +1,11 @@
 """Throughput: the tricksearch trainer vs the standard torchvision + DataLoader pipeline.
 
 Same model (small CNN), batch size, augmentation (random crop with padding 2, horizontal
-flip), device and data (Fashion-MNIST-LT, ratio 100). Runs alternate, several
-repetitions; medians and the ratio are reported, then where the trainer's time goes and
-the model's achieved FLOP/s against a measured matmul peak.
+flip), device and data (Fashion-MNIST-LT, ratio 100). Arms: the trainer in its chosen
+layout (channels-last), the trainer's old NCHW path, and torchvision's DataLoader with 0
+and 2 workers. Runs alternate, several repetitions; medians and ratios are reported, then
+where the trainer's time goes and its share, per phase, of the peak its own convolutions
+reach alone in the same layout (the op-mix peak), beside a float32 matmul peak.
 
     python benchmarks/throughput.py [--reps 5] [--device cpu] [--out benchmarks/results]
 """
@@ -11,11 +13,13 @@ the model's achieved FLOP/s against a measured matmul peak.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,10 +27,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from tricks.augment import normalize, random_crop_flip
 from tricks.config import TrickConfig
 from tricks.data import default_data_root, load_bundle, split_long_tailed
-from tricks.models import SmallCNN
+from tricks.loop import evaluate
 from tricks.trainer import Trainer
 
 
@@ -51,22 +54,20 @@ def timed_epoch(batches: Iterable, model: torch.nn.Module, opt, device: str) -> 
 def breakdown(trainer: Trainer, device: str) -> dict[str, float]:
     """Seconds per phase over one epoch of the trainer (synchronised on CUDA)."""
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    cfg = trainer.config.train
-    model = SmallCNN(1, 10).to(device)
+    model = trainer.build_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     t = {"data": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
-    data = trainer.data
-    order = torch.randperm(len(data.y_train), device=device)
-    for start in range(0, len(order), cfg.batch_size):
+    batches = trainer.batches(augment=True)
+    while True:
         t0 = time.perf_counter()
-        idx = order[start : start + cfg.batch_size]
-        x = normalize(
-            random_crop_flip(data.x_train[idx], cfg.crop_padding, True), trainer.mean, trainer.std
-        )
-        y = data.y_train[idx]
+        batch = next(batches, None)
+        if batch is None:
+            break
+        x, y = batch
         sync()
         t1 = time.perf_counter()
-        loss = F.cross_entropy(model(x), y)
+        with _autocast(trainer):
+            loss = F.cross_entropy(model(x), y)
         sync()
         t2 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
@@ -87,50 +88,104 @@ def breakdown(trainer: Trainer, device: str) -> dict[str, float]:
     return t
 
 
-def flops_per_epoch(trainer: Trainer, device: str) -> float:
+def _autocast(trainer: Trainer):  # type: ignore[no-untyped-def]
+    if trainer.amp_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(trainer.device.type, dtype=trainer.amp_dtype)
+
+
+def model_flops(trainer: Trainer, n: int, backward: bool) -> float:
+    """FLOPs of ``n`` images through the model: forward, or forward + backward."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    model = SmallCNN(1, 10).to(device)
+    model = trainer.build_model()
     bs = trainer.config.train.batch_size
-    x = torch.randn(bs, 1, 28, 28, device=device)
-    y = torch.randint(0, 10, (bs,), device=device)
+    x = torch.randn(bs, *trainer.data.x_train.shape[1:], device=trainer.device)
+    x = x.contiguous(memory_format=trainer.memory_format)
+    y = torch.randint(0, trainer.data.num_classes, (bs,), device=trainer.device)
     with FlopCounterMode(display=False) as counter:
-        F.cross_entropy(model(x), y).backward()
-    return counter.get_total_flops() * len(trainer.data.y_train) / bs
+        loss = F.cross_entropy(model(x), y)
+        if backward:
+            loss.backward()
+    return counter.get_total_flops() * n / bs
+
+
+def _best_seconds(fn, device: str, reps: int) -> float:  # type: ignore[no-untyped-def]
+    fn()
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def op_mix_peak(trainer: Trainer, device: str, reps: int = 7) -> dict[str, float]:
+    """The FLOP/s the model's own convolutions reach alone, in the trainer's layout and dtype.
+
+    Each ``Conv2d`` of the model is timed on its own at the shape it sees in training
+    (the batch size, the chosen memory format, bf16 autocast on CUDA), forward and
+    forward + backward, best of ``reps``. The ratio of their FLOPs to their summed
+    best times is what the hardware gives this op mix; the trainer's share of it says
+    how much is lost around the convolutions (normalisation, activations, pooling,
+    data, Python). A square float32 matmul peak is reported beside it.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = trainer.build_model()
+    shapes: list[tuple[torch.nn.Conv2d, torch.Size]] = []
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out: shapes.append((mod, inp[0].shape)))
+        for m in model.modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+    bs = trainer.config.train.batch_size
+    with torch.no_grad():
+        model(torch.randn(bs, *trainer.data.x_train.shape[1:], device=device))
+    for h in hooks:
+        h.remove()
+    flops = {"forward": 0.0, "backward": 0.0}
+    secs = {"forward": 0.0, "backward": 0.0}
+    for i, (conv, shape) in enumerate(shapes):
+        x = torch.randn(shape, device=device).contiguous(memory_format=trainer.memory_format)
+        x.requires_grad_(i > 0)  # the first layer's input is data: no gradient
+
+        def fwd(conv: torch.nn.Conv2d = conv, x: torch.Tensor = x) -> torch.Tensor:
+            with _autocast(trainer):
+                return conv(x)
+
+        def fwd_bwd(fwd=fwd) -> None:  # type: ignore[no-untyped-def]
+            fwd().float().sum().backward()
+
+        with FlopCounterMode(display=False) as c_f:
+            fwd()
+        with FlopCounterMode(display=False) as c_fb:
+            fwd_bwd()
+        t_f = _best_seconds(fwd, device, reps)
+        t_fb = _best_seconds(fwd_bwd, device, reps)
+        flops["forward"] += c_f.get_total_flops()
+        flops["backward"] += c_fb.get_total_flops() - c_f.get_total_flops()
+        secs["forward"] += t_f
+        secs["backward"] += max(t_fb - t_f, 1e-9)
+    return {
+        "forward": flops["forward"] / secs["forward"],
+        "backward": flops["backward"] / secs["backward"],
+        "matmul_fp32": matmul_peak(device),
+    }
 
 
 def matmul_peak(device: str, n: int = 2048, reps: int = 5) -> float:
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
-    a @ b
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        a @ b
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best
+    return 2 * n**3 / _best_seconds(lambda: a @ b, device, reps)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--loader-workers", type=int, nargs="+", default=[0, 2])
-    parser.add_argument("--out", default="benchmarks/results")
-    args = parser.parse_args()
-    device = args.device
-    torch.manual_seed(0)
-    cfg = TrickConfig.from_dict({"train": {"batch_size": args.batch_size}})
-    bundle = load_bundle(cfg.data, seed=0)
-    trainer = Trainer(cfg, bundle, device)
-
-    # The same long-tailed subset through torchvision's dataset, transforms and DataLoader.
-    root = default_data_root()
+def loader_arm(bundle, cfg: TrickConfig, batch_size: int, workers: int, device: str) -> DataLoader:
+    """The same long-tailed subset through torchvision's dataset, transforms and DataLoader."""
     tv_train = datasets.FashionMNIST(
-        str(root),
+        str(default_data_root()),
         train=True,
         download=False,
         transform=transforms.Compose(
@@ -152,73 +207,156 @@ def main() -> None:
     )
     subset = Subset(tv_train, train_idx.tolist())
     assert len(subset) == len(bundle.y_train)
+    return DataLoader(
+        subset,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=device.startswith("cuda"),
+    )
 
-    arms = {"tricksearch trainer": None}
+
+NEW, OLD = "tricksearch trainer (channels_last)", "tricksearch trainer, old NCHW path"
+
+
+def measure_arms(args, cfg, bundle) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Alternating reps of every arm: training epochs, and full trainer epochs with evaluation."""
+    device = args.device
+    trainers = {
+        NEW: Trainer(cfg, bundle, device),
+        OLD: Trainer(
+            replace(cfg, train=replace(cfg.train, memory_format="contiguous")), bundle, device
+        ),
+    }
+    arms: dict[str, object] = {NEW: trainers[NEW], OLD: trainers[OLD]}
     for w in args.loader_workers:
-        arms[f"torchvision DataLoader (num_workers={w})"] = DataLoader(
-            subset,
-            batch_size=args.batch_size,
-            shuffle=True,
-            num_workers=w,
-            persistent_workers=w > 0,
-            pin_memory=device.startswith("cuda"),
+        arms[f"torchvision DataLoader (num_workers={w})"] = loader_arm(
+            bundle, cfg, args.batch_size, w, device
         )
     times: dict[str, list[float]] = {k: [] for k in arms}
+    full: dict[str, list[float]] = {NEW: [], OLD: []}
     for rep in range(args.reps + 1):  # the first round warms up and is dropped
-        for name, loader in arms.items():
-            model = SmallCNN(1, 10).to(device)
+        for name, arm in arms.items():
+            trainer = trainers[NEW] if name not in trainers else trainers[name]
+            model = trainer.build_model()
             opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-            batches = trainer.batches(augment=True) if loader is None else loader
+            batches = arm.batches(augment=True) if isinstance(arm, Trainer) else arm
             seconds = timed_epoch(batches, model, opt, device)
+            line = f"rep {rep} {name}: {seconds:.2f}s"
+            if isinstance(arm, Trainer):
+                # The old path evaluated in batches of 1024; the new one picks per device.
+                eval_bs = 1024 if name == OLD else None
+                start = time.perf_counter()
+                evaluate(model, arm.eval_batches("val", eval_bs), bundle.num_classes)
+                evaluation = time.perf_counter() - start
+                line += f" + evaluation {evaluation:.2f}s"
+                if rep:
+                    full[name].append(seconds + evaluation)
             if rep:
                 times[name].append(seconds)
-            print(f"rep {rep} {name}: {seconds:.2f}s", flush=True)
+            print(line, flush=True)
+    return times, full
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--loader-workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--out", default="benchmarks/results")
+    args = parser.parse_args()
+    device = args.device
+    torch.manual_seed(0)
+    cfg = TrickConfig.from_dict({"train": {"batch_size": args.batch_size}})
+    bundle = load_bundle(cfg.data, seed=0)
+    times, full = measure_arms(args, cfg, bundle)
     med = {k: statistics.median(v) for k, v in times.items()}
-    ours = med["tricksearch trainer"]
+    med_full = {k: statistics.median(v) for k, v in full.items()}
+    ours = med[NEW]
+    trainer = Trainer(cfg, bundle, device)
     phases = breakdown(trainer, device)
-    flops = flops_per_epoch(trainer, device)
-    compute = phases["forward"] + phases["backward"] + phases["optimizer"]
-    peak = matmul_peak(device)
+    n_train, n_val = len(bundle.y_train), len(bundle.y_val)
+    flops = {
+        "forward": model_flops(trainer, n_train, backward=False),
+        "backward": model_flops(trainer, n_train, True) - model_flops(trainer, n_train, False),
+        "evaluation": model_flops(trainer, n_val, backward=False),
+    }
+    peak = op_mix_peak(trainer, device)
+    share = {
+        "forward": flops["forward"] / phases["forward"] / peak["forward"],
+        "backward": flops["backward"] / phases["backward"] / peak["backward"],
+        "evaluation": flops["evaluation"] / phases["evaluation"] / peak["forward"],
+    }
+    train_time = sum(phases[k] for k in ("data", "forward", "backward", "optimizer"))
+    share["training step (data + fwd + bwd + opt)"] = (
+        (flops["forward"] + flops["backward"])
+        / (train_time)
+        / (
+            (flops["forward"] + flops["backward"])
+            / (flops["forward"] / peak["forward"] + flops["backward"] / peak["backward"])
+        )
+    )
     result = {
         "device": device,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
         "torch": torch.__version__,
-        "train_images": len(bundle.y_train),
+        "train_images": n_train,
         "batch_size": args.batch_size,
         "reps": args.reps,
         "median_epoch_seconds": med,
+        "median_epoch_with_evaluation_seconds": med_full,
         "epochs_per_second": {k: 1 / v for k, v in med.items()},
-        "speedup_vs": {k: v / ours for k, v in med.items() if k != "tricksearch trainer"},
+        "speedup_vs": {k: v / ours for k, v in med.items() if k != NEW},
         "trainer_breakdown_seconds": phases,
-        "model_flops_per_epoch": flops,
-        "achieved_flops_per_second": flops / compute,
-        "matmul_peak_flops_per_second": peak,
+        "model_flops": flops,
+        "op_mix_peak_flops_per_second": peak,
+        "share_of_op_mix_peak": share,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"throughput_{device.replace(':', '')}.json").write_text(json.dumps(result, indent=2))
+    name = f"throughput_{device.replace(':', '')}"
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2))
+    lines = table(result, med, med_full, phases, share, peak, flops)
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def table(result, med, med_full, phases, share, peak, flops) -> list[str]:  # type: ignore[no-untyped-def]
+    ours = med[NEW]
     lines = [
-        f"| pipeline ({device}, batch {args.batch_size}, {len(bundle.y_train)} images) "
-        "| median s/epoch | epochs/s | trainer speed-up |",
+        f"| training epoch ({result['device']}, batch {result['batch_size']}, "
+        f"{result['train_images']} images, median of {result['reps']}) "
+        "| s/epoch | epochs/s | channels_last trainer speed-up |",
         "|---|---|---|---|",
     ]
     for k, v in med.items():
-        ratio = (
-            "1.00x (baseline for the others)" if k == "tricksearch trainer" else f"{v / ours:.2f}x"
-        )
+        ratio = "1.00x (baseline for the others)" if k == NEW else f"{v / ours:.2f}x"
         lines.append(f"| {k} | {v:.2f} | {1 / v:.3f} | {ratio} |")
+    lines += ["", "| full trainer epoch (training + validation pass) | s/epoch | speed-up |"]
+    lines += ["|---|---|---|"]
+    for k, v in med_full.items():
+        lines.append(f"| {k} | {v:.2f} | {med_full[OLD] / v:.2f}x |")
     total = sum(phases.values())
-    lines += ["", "| trainer phase | s/epoch | share |", "|---|---|---|"]
-    lines += [f"| {k} | {v:.2f} | {v / total * 100:.0f}% |" for k, v in phases.items()]
     lines += [
         "",
-        f"Model: {flops / 1e9:.2f} GFLOP per epoch (forward + backward); achieved "
-        f"{flops / compute / 1e9:.1f} GFLOP/s in forward+backward+optimizer vs a measured "
-        f"{peak / 1e9:.1f} GFLOP/s float32 matmul peak ({flops / compute / peak * 100:.0f}%).",
+        "| trainer phase (channels_last) | s/epoch | share of epoch | share of op-mix peak |",
     ]
-    (out / f"throughput_{device.replace(':', '')}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    lines += ["|---|---|---|---|"]
+    for k, v in phases.items():
+        peak_share = f"{share[k] * 100:.0f}%" if k in share else "-"
+        lines.append(f"| {k} | {v:.2f} | {v / total * 100:.0f}% | {peak_share} |")
+    step = share["training step (data + fwd + bwd + opt)"]
+    lines += [
+        "",
+        f"Op-mix peak (the model's convolutions alone, same layout, best of 7): forward "
+        f"{peak['forward'] / 1e9:.1f} GFLOP/s, backward {peak['backward'] / 1e9:.1f} GFLOP/s; "
+        f"float32 {2048}x{2048} matmul {peak['matmul_fp32'] / 1e9:.1f} GFLOP/s. Model: "
+        f"{(flops['forward'] + flops['backward']) / 1e9:.1f} GFLOP per training epoch. "
+        f"The whole training step reaches {step * 100:.0f}% of the op-mix peak.",
+    ]
+    return lines
 
 
 if __name__ == "__main__":

@@ -71,3 +71,15 @@ def test_replay_restarts_exactly_at_recorded_epochs() -> None:
 def test_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         RestartController(**kwargs)
+
+
+def test_no_restart_without_training_epochs_left() -> None:
+    ctl = RestartController(patience=1, max_restarts=3)
+    ctl.observe(0, 0.5)
+    # A plateau at the last epoch is ignored; a request or a divergence stops.
+    assert ctl.observe(1, 0.4, epochs_left=0) == (Decision.CONTINUE, None)
+    assert ctl.observe(2, 0.4, request="pruned", epochs_left=0) == (Decision.STOP, "pruned")
+    assert ctl.observe(3, math.nan, diverged=True, epochs_left=0) == (Decision.STOP, "diverged")
+    assert ctl.events == [] and ctl.restarts_left == 3
+    # With epochs left, the same plateau restarts.
+    assert ctl.observe(4, 0.4, epochs_left=2) == (Decision.RESTART, "plateau")

@@ -86,3 +86,26 @@ def test_adapter_drives_an_optimizer_and_round_trips_state(kind: str) -> None:
     assert opt2.param_groups[0]["lr"] == pytest.approx(opt.param_groups[0]["lr"])
     with pytest.raises(ValueError, match="valid: cosine, tanh"):
         ScheduleLR(opt, "step", 5, 20, 0.4)
+
+
+def test_cosine_after_its_phase_keeps_training_at_the_floor() -> None:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = ScheduleLR(
+        opt, "cosine", warmup_steps=10, phase_steps=60, max_lr=0.1, min_lr_factor=0.01
+    )
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert min(lrs[1:]) == pytest.approx(0.001)
+    assert lrs[70:] == [pytest.approx(0.001)] * 30
+    # Exactly zero only when asked for.
+    assert warmup_cosine_lr(80, 10, 60, 0.1, min_lr=0.0) == 0.0
+
+
+def test_trainer_schedule_never_runs_at_zero_lr_by_default() -> None:
+    from tricks.config import ScheduleConfig
+
+    assert ScheduleConfig().min_lr_factor > 0
+    assert warmup_tanh_lr(500, 10, 60, 0.1, min_lr=0.002) == pytest.approx(0.002)

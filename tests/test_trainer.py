@@ -81,3 +81,50 @@ def test_test_split_evaluation_has_per_class_accuracy(tiny_data) -> None:
     assert len(test["per_class_accuracy"]) == 10
     assert 0.0 <= test["balanced_accuracy"] <= 1.0
     assert sum(map(sum, test["confusion"])) == len(tiny_data.y_test)
+
+
+def test_finetune_lr_follows_the_peak_after_restarts(tiny_data) -> None:
+    cfg = tiny_config(
+        train={"epochs": 3, "lr": 0.08},
+        restart={"max_restarts": 1, "lr_factor": 0.25, "replay": [{"epoch": 0, "reason": "x"}]},
+        finetune={"epochs": 1, "lr_factor": 0.1},
+    )
+    result = train(cfg, tiny_data)
+    assert [r.lr_after for r in result.restarts] == [pytest.approx(0.02)]
+    finetune = [e for e in result.history if e.phase == "finetune"]
+    assert [e.lr for e in finetune] == [pytest.approx(0.02 * 0.1)]
+
+
+def test_evaluation_runs_in_float32_even_when_training_uses_autocast(tiny_data) -> None:
+    trainer = Trainer(tiny_config(), tiny_data)
+    trainer.amp_dtype = torch.bfloat16  # what CUDA gets; CPU autocast supports it too
+    model = trainer.build_model()
+    dtypes: list[torch.dtype] = []
+    model.register_forward_hook(lambda m, i, out: dtypes.append(out.dtype))
+    trainer.evaluate(model)
+    assert dtypes and set(dtypes) == {torch.float32}
+    from tricks.loop import train_one_epoch
+
+    dtypes.clear()
+    batches = trainer.batches(augment=True)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    train_one_epoch(
+        model, [next(batches)], torch.nn.functional.cross_entropy, opt, None, trainer.amp_dtype
+    )
+    assert dtypes == [torch.bfloat16]
+
+
+def test_channels_last_by_default_and_same_numbers_as_nchw(tiny_data) -> None:
+    auto = Trainer(tiny_config(), tiny_data)
+    nchw = Trainer(tiny_config(train={"memory_format": "contiguous"}), tiny_data)
+    assert auto.memory_format == torch.channels_last
+    model = auto.build_model()
+    assert model.features[1][0].weight.is_contiguous(memory_format=torch.channels_last)
+    x, _ = next(auto.batches(augment=False))
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    assert nchw.build_model().features[1][0].weight.is_contiguous()
+    # Same weights, either layout: the same predictions on the validation split.
+    other = nchw.build_model()
+    other.load_state_dict(model.state_dict())
+    a, b = auto.evaluate(model), nchw.evaluate(other)
+    assert a["confusion"] == b["confusion"]

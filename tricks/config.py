@@ -29,6 +29,7 @@ DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100", "image_folder")
 LOSS_KINDS = ("ce", "weighted_ce", "focal", "weighted_focal", "sigmoid_focal", "balanced_softmax")
 METRICS = ("balanced_accuracy", "accuracy", "macro_f1")
 OPTIMIZERS = ("sgd", "adamw")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 
 class ConfigError(ValueError):
@@ -76,6 +77,8 @@ class ModelConfig:
     name: str = "small_cnn"
 
     def validate(self) -> None:
+        if self.name in ("small_cnn", "resnet32"):
+            return  # no need to import torchvision's model registry
         from tricks.models import model_names
 
         _choice(self.name, "model.name", model_names())
@@ -96,6 +99,7 @@ class TrainConfig:
     flip: bool = True
     seed: int = 0
     metric: str = "balanced_accuracy"
+    memory_format: str = "auto"
 
     def validate(self) -> None:
         _require(self.epochs >= 1, "train.epochs", f"must be >= 1, got {self.epochs}")
@@ -108,6 +112,7 @@ class TrainConfig:
         _require(self.weight_decay >= 0, "train.weight_decay", "must be >= 0")
         _require(self.crop_padding >= 0, "train.crop_padding", "must be >= 0")
         _choice(self.metric, "train.metric", METRICS)
+        _choice(self.memory_format, "train.memory_format", MEMORY_FORMATS)
 
 
 @dataclass
@@ -146,11 +151,16 @@ class LossConfig:
 
 @dataclass
 class ScheduleConfig:
-    """Warmup then decay, in optimizer steps. ``phase_steps = 0`` means the whole training."""
+    """Warmup then decay, in optimizer steps. ``phase_steps = 0`` means the whole training.
+
+    ``min_lr_factor`` floors the decay at that fraction of the peak LR, so epochs after
+    ``phase_steps`` still train; 0 lets cosine reach exactly zero.
+    """
 
     kind: str = "cosine"
     warmup_steps: int = 0
     phase_steps: int = 0
+    min_lr_factor: float = 0.01
 
     def validate(self) -> None:
         _choice(self.kind, "schedule.kind", SCHEDULE_KINDS)
@@ -164,6 +174,11 @@ class ScheduleConfig:
             self.phase_steps == 0 or self.phase_steps > self.warmup_steps,
             "schedule.phase_steps",
             f"must be > warmup_steps ({self.warmup_steps}), got {self.phase_steps}",
+        )
+        _require(
+            0 <= self.min_lr_factor < 1,
+            "schedule.min_lr_factor",
+            f"must be in [0, 1), got {self.min_lr_factor}",
         )
 
 

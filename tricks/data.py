@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import os
+import pickle
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -17,6 +21,8 @@ __all__ = [
     "DEBIAN_FASHION_MNIST",
     "DataBundle",
     "DataError",
+    "bundle_info",
+    "cache_path",
     "default_data_root",
     "load_bundle",
     "long_tailed_counts",
@@ -262,18 +268,112 @@ def _load_image_folder(
     return x_tr, y_tr, x_te, y_te, classes
 
 
-def load_bundle(cfg: DataConfig, seed: int = 0, data_dir: str | None = None) -> DataBundle:
+def load_bundle(
+    cfg: DataConfig, seed: int = 0, data_dir: str | None = None, cache: bool = True
+) -> DataBundle:
     """Load ``cfg.dataset``, make it long-tailed and split it; everything stays on the CPU.
+
+    The prepared bundle (splits, uint8 tensors, normalisation) is cached once under
+    ``default_data_root() / "prepared"``, keyed by everything that defines it: the data
+    config, the seed, the data folder and the size and modification time of every
+    source file. A later call with the same key loads tensors instead of parsing and
+    splitting the dataset again; any change makes a new key, so no stale entry is used.
 
     Args:
         cfg: The data section of a trick config.
         seed: Seed of the split (same seed, same images).
         data_dir: Overrides ``cfg.data_dir`` (a torchvision-style root).
+        cache: Read and write the prepared-data cache.
 
     Raises:
         DataError: The files are missing or unreadable; the message names them.
     """
     data_dir = cfg.data_dir if data_dir is None else data_dir
+    path = cache_path(cfg, seed, data_dir) if cache else None
+    if path is not None and path.is_file():
+        try:
+            return _read_cached(path)
+        except (OSError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError):
+            pass  # a torn or foreign file: prepare the data again and overwrite it
+    bundle = _prepare(cfg, seed, data_dir)
+    if cache:
+        _write_cached(cache_path(cfg, seed, data_dir), bundle)  # sources may be new now
+    return bundle
+
+
+def bundle_info(cfg: DataConfig, seed: int = 0, data_dir: str | None = None) -> dict[str, Any]:
+    """Classes and training class counts of a bundle, without loading its tensors.
+
+    Prepares and caches the bundle first if no cache entry exists, so workers
+    started afterwards find it.
+
+    Raises:
+        DataError: As :func:`load_bundle`.
+    """
+    data_dir = cfg.data_dir if data_dir is None else data_dir
+    path = cache_path(cfg, seed, data_dir)
+    info = path.with_suffix(".json")
+    if not info.is_file():
+        load_bundle(cfg, seed, data_dir)
+        info = cache_path(cfg, seed, data_dir).with_suffix(".json")
+    return dict(json.loads(info.read_text()))
+
+
+_CACHE_FORMAT = 1
+
+
+def cache_path(cfg: DataConfig, seed: int, data_dir: str) -> Path:
+    """Where the prepared bundle for ``(cfg, seed, data_dir)`` is cached (may not exist yet)."""
+    root = Path(data_dir) if data_dir else default_data_root()
+    files = sorted(p for p in _source_files(cfg.dataset, root) if p.is_file())
+    key = {
+        "format": _CACHE_FORMAT,
+        "config": asdict(cfg) | {"data_dir": str(root.resolve())},
+        "seed": seed,
+        "sources": [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files],
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    return default_data_root() / "prepared" / f"{cfg.dataset}-{digest}.pt"
+
+
+def _source_files(dataset: str, root: Path) -> list[Path]:
+    if dataset in ("fashion_mnist", "mnist"):
+        raw = root / ("FashionMNIST" if dataset == "fashion_mnist" else "MNIST") / "raw"
+        return [raw / name for name in _IDX_FILES]
+    if dataset in ("cifar10", "cifar100"):
+        batches = root / ("cifar-10-batches-py" if dataset == "cifar10" else "cifar-100-python")
+        return list(batches.glob("*")) if batches.is_dir() else []
+    return list(root.rglob("*")) if root.is_dir() else []
+
+
+_TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+
+
+def _write_cached(path: Path, bundle: DataBundle) -> None:
+    """Write tensors and a small JSON of metadata, each atomically (rename into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: getattr(bundle, k) for k in _TENSORS}
+    meta = {"classes": bundle.classes, "mean": bundle.mean, "std": bundle.std}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save({**tensors, **meta}, tmp)
+    tmp.replace(path)
+    info = {"classes": bundle.classes, "class_counts": bundle.class_counts}
+    tmp.write_text(json.dumps(info))
+    tmp.replace(path.with_suffix(".json"))
+
+
+def _read_cached(path: Path) -> DataBundle:
+    raw = torch.load(path, weights_only=True)
+    return DataBundle(
+        **{k: raw[k] for k in _TENSORS},
+        classes=list(raw["classes"]),
+        mean=list(raw["mean"]),
+        std=list(raw["std"]),
+    )
+
+
+def _prepare(cfg: DataConfig, seed: int, data_dir: str) -> DataBundle:
+    """Read the dataset's files, carve the splits and compute the normalisation."""
     if cfg.dataset in ("fashion_mnist", "mnist"):
         x_tr, y_tr, x_te, y_te, classes = _load_mnist_like(cfg.dataset, data_dir)
     elif cfg.dataset in ("cifar10", "cifar100"):
@@ -289,10 +389,18 @@ def load_bundle(cfg: DataConfig, seed: int = 0, data_dir: str | None = None) -> 
     if cfg.test_per_class:
         test_idx = _take_per_class(y_te, len(classes), cfg.test_per_class, seed)
         x_te, y_te = x_te[test_idx], y_te[test_idx]
-    x_train = x_tr[train_idx]
+    x_train = x_tr[train_idx].contiguous()
     scaled = x_train.float() / 255
     mean = scaled.mean(dim=(0, 2, 3)).tolist()
     std = scaled.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
     return DataBundle(
-        x_train, y_tr[train_idx], x_tr[val_idx], y_tr[val_idx], x_te, y_te, classes, mean, std
+        x_train,
+        y_tr[train_idx].contiguous(),
+        x_tr[val_idx].contiguous(),
+        y_tr[val_idx].contiguous(),
+        x_te.contiguous(),
+        y_te.contiguous(),
+        classes,
+        mean,
+        std,
     )

@@ -107,15 +107,24 @@ class RestartController:
         return delta > self.min_delta
 
     def observe(
-        self, epoch: int, value: float, diverged: bool = False, request: str | None = None
+        self,
+        epoch: int,
+        value: float,
+        diverged: bool = False,
+        request: str | None = None,
+        epochs_left: int = 1,
     ) -> tuple[Decision, str | None]:
         """Take one epoch's validation ``value`` and return ``(decision, reason)``.
+
+        A restart is never granted when no training epoch is left after it: a
+        plateau is then ignored, and a divergence or an outside request stops.
 
         Args:
             epoch: Global epoch, 0-based, never repeated across restarts.
             value: The validation metric after that epoch.
             diverged: The epoch's loss was NaN or infinite.
             request: A reason to restart asked for from outside (e.g. "pruned").
+            epochs_left: Training epochs that would follow a restart here.
 
         Returns:
             The decision and its reason (a :class:`RestartReason` value), or
@@ -128,16 +137,18 @@ class RestartController:
         if diverged:
             reason = RestartReason.DIVERGED.value
         elif epoch in self.replay:
+            if epochs_left <= 0:  # recorded before restarts needed epochs left
+                return Decision.CONTINUE, None
             reason = self.replay[epoch]
         elif request is not None:
             reason = request
         elif not self.replay and self.patience and self.wait >= self.patience:
-            if self.restarts_left <= 0:
+            if self.restarts_left <= 0 or epochs_left <= 0:
                 return Decision.CONTINUE, None
             reason = RestartReason.PLATEAU.value
         else:
             return Decision.CONTINUE, None
-        if self.restarts_left <= 0:
+        if self.restarts_left <= 0 or epochs_left <= 0:
             return Decision.STOP, reason
         return Decision.RESTART, reason
 

@@ -18,11 +18,20 @@ from tricks.data import DataBundle
 from tricks.factory import build_loss, build_optimizer
 from tricks.finetune import FinetuneResult, no_aug_finetune
 from tricks.loop import evaluate, train_one_epoch
-from tricks.models import build_model
+from tricks.models import build_model, memory_format_for
 from tricks.restart import Decision, RestartController, RestartEvent
 from tricks.schedules import ScheduleLR
 
-__all__ = ["EpochEnd", "Event", "Listener", "TrainResult", "Trainer", "TrainingStopped", "train"]
+__all__ = [
+    "EpochEnd",
+    "Event",
+    "Listener",
+    "MainPhase",
+    "TrainResult",
+    "Trainer",
+    "TrainingStopped",
+    "train",
+]
 
 
 @dataclass
@@ -70,8 +79,11 @@ class Trainer:
     """Holds one run's data on the device and runs the phases of a trick config.
 
     Data stays in memory as uint8 tensors on ``device``; each batch is augmented
-    (random crop with padding, flip) and normalised on the device. On CUDA the
-    forward pass runs under bfloat16 autocast.
+    (random crop with padding, flip) and normalised on the device, in the memory
+    format of :func:`tricks.models.memory_format_for` (channels-last for
+    convolutional models unless ``train.memory_format = "contiguous"``). On CUDA
+    the training forward pass runs under bfloat16 autocast; evaluation always runs
+    in float32, so argmax ties are not decided by rounding.
     """
 
     def __init__(
@@ -84,11 +96,17 @@ class Trainer:
         self.mean = torch.tensor(data.mean, device=self.device)
         self.std = torch.tensor(data.std, device=self.device)
         self.amp_dtype = torch.bfloat16 if self.device.type == "cuda" else None
+        self.memory_format = memory_format_for(
+            config.model.name, data.in_channels, data.num_classes, config.train.memory_format
+        )
         self.gen = torch.Generator(self.device).manual_seed(config.train.seed)
         n = len(self.data.y_train)
         self.steps_per_epoch = math.ceil(n / config.train.batch_size)
 
     # -- batches ---------------------------------------------------------------------------
+    def _prepare(self, x: Tensor) -> Tensor:
+        return normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format)
+
     def batches(self, augment: bool) -> Iterator[tuple[Tensor, Tensor]]:
         """One shuffled epoch of normalised training batches."""
         cfg = self.config.train
@@ -99,18 +117,34 @@ class Trainer:
             x = x_all[idx]
             if augment:
                 x = random_crop_flip(x, cfg.crop_padding, cfg.flip, self.gen)
-            yield normalize(x, self.mean, self.std), y_all[idx]
+            yield self._prepare(x), y_all[idx]
 
-    def eval_batches(self, split: str, batch_size: int = 1024) -> Iterator[tuple[Tensor, Tensor]]:
+    def eval_batches(
+        self, split: str, batch_size: int | None = None
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Batches of ``split`` in order; by default 4096 on a GPU, 128 on a CPU.
+
+        On two CPU cores small batches evaluate fastest (they stay in cache: 0.17-0.23 s
+        for 5,000 images at 128 vs 0.43-0.51 s at 1024, small CNN, channels-last); a GPU
+        wants large ones.
+        """
+        if batch_size is None:
+            batch_size = 4096 if self.device.type == "cuda" else 128
         x_all, y_all = getattr(self.data, f"x_{split}"), getattr(self.data, f"y_{split}")
         for start in range(0, len(y_all), batch_size):
-            yield (
-                normalize(x_all[start : start + batch_size], self.mean, self.std),
-                y_all[start : start + batch_size],
-            )
+            end = start + batch_size
+            yield self._prepare(x_all[start:end]), y_all[start:end]
 
     def evaluate(self, model: nn.Module, split: str = "val") -> dict[str, Any]:
-        return evaluate(model, self.eval_batches(split), self.data.num_classes, self.amp_dtype)
+        """Metrics of ``model`` on ``split``, computed in float32 on every device."""
+        return evaluate(model, self.eval_batches(split), self.data.num_classes)
+
+    def build_model(self) -> nn.Module:
+        """A freshly initialised network of the config, on the device, in the chosen layout."""
+        cfg = self.config
+        torch.manual_seed(cfg.train.seed)
+        model = build_model(cfg.model.name, self.data.in_channels, self.data.num_classes)
+        return model.to(self.device).to(memory_format=self.memory_format)
 
     # -- schedule --------------------------------------------------------------------------
     def _scheduler(
@@ -122,7 +156,7 @@ class Trainer:
         scale = remaining / total
         warmup = round(sched.warmup_steps * scale)
         phase = max(warmup + 1, round(phase * scale))
-        return ScheduleLR(optimizer, sched.kind, warmup, phase, peak_lr)
+        return ScheduleLR(optimizer, sched.kind, warmup, phase, peak_lr, sched.min_lr_factor)
 
     # -- the run ---------------------------------------------------------------------------
     def fit(self, listener: Listener | None = None) -> TrainResult:
@@ -131,128 +165,153 @@ class Trainer:
         Raises:
             TrainingStopped: A divergence or outside request came with no restart left.
         """
-        cfg = self.config
         emit: Listener = listener or (lambda event: None)
-        torch.manual_seed(cfg.train.seed)
-        model = build_model(cfg.model.name, self.data.in_channels, self.data.num_classes)
-        model = model.to(self.device)
-        init_state = copy.deepcopy(model.state_dict())
-        counts = self.data.class_counts
-        metric = cfg.train.metric
-        controller = RestartController(
-            cfg.restart.patience,
-            cfg.restart.min_delta,
-            cfg.restart.lr_factor,
-            cfg.restart.max_restarts,
-            "max",
-            {r["epoch"]: r["reason"] for r in cfg.restart.replay},
-        )
-        peak_lr = cfg.train.lr
-        optimizer = build_optimizer(model, cfg.train, peak_lr)
-        total_steps = cfg.train.epochs * self.steps_per_epoch
-        scheduler = self._scheduler(optimizer, peak_lr, total_steps)
-        best_state: dict[str, Tensor] | None = None
-        metrics: dict[str, Any] | None = None  # of the model as it is now
-        history: list[EpochEnd] = []
-
-        for epoch in range(cfg.train.epochs):
-            start = time.perf_counter()
-            loss_fn = build_loss(cfg.loss, counts, epoch, self.device)
-            lr = optimizer.param_groups[0]["lr"]
-            loss, finite = train_one_epoch(
-                model,
-                self.batches(cfg.train.augment),
-                loss_fn,
-                optimizer,
-                scheduler,
-                self.amp_dtype,
-            )
-            metrics = self.evaluate(model)
-            value = float(metrics[metric]) if finite else math.nan
-            event = EpochEnd(
-                epoch,
-                "train",
-                loss,
-                lr,
-                value,
-                _scalars(metrics),
-                time.perf_counter() - start,
-                finite,
-            )
-            history.append(event)
-            request = emit(event)
-            decision, reason = controller.observe(epoch, value, not finite, request)
-            if finite and controller.best_epoch == epoch:
-                best_state = copy.deepcopy(model.state_dict())
-            if decision is Decision.STOP:
-                raise TrainingStopped(str(reason), epoch, list(controller.events))
-            if decision is Decision.RESTART:
-                restart = controller.record(epoch, str(reason), peak_lr, value)
-                peak_lr = restart.lr_after
-                use_best = cfg.restart.on_restart == "best" and best_state is not None
-                model.load_state_dict(best_state if use_best and best_state else init_state)
-                metrics = None
-                emit(restart)
-                remaining = (cfg.train.epochs - epoch - 1) * self.steps_per_epoch
-                if remaining > 0:
-                    optimizer = build_optimizer(model, cfg.train, peak_lr)
-                    scheduler = self._scheduler(optimizer, peak_lr, remaining)
-
-        pre = metrics if metrics is not None else self.evaluate(model)
+        model = self.build_model()
+        main = self.train_phase(model, emit)
+        metric = self.config.train.metric
+        pre = main.metrics if main.metrics is not None else self.evaluate(model)
         pre_value = float(pre[metric])
         final, ft = pre, None
-        if cfg.finetune.epochs > 0:
-            ft_lr = cfg.train.lr * cfg.finetune.lr_factor
-            loss_fn = build_loss(cfg.loss, counts, cfg.train.epochs, self.device)
-            ft_optimizer = build_optimizer(model, cfg.train, ft_lr)
-            last: dict[str, Any] = {}
-
-            def measure(m: nn.Module) -> float:
-                last.clear()
-                last.update(self.evaluate(m))
-                return float(last[metric])
-
-            clock = [time.perf_counter()]
-
-            def on_epoch(i: int, loss: float, value: float) -> None:
-                now = time.perf_counter()
-                seconds, clock[0] = now - clock[0], now
-                event = EpochEnd(
-                    cfg.train.epochs + i,
-                    "finetune",
-                    loss,
-                    ft_lr,
-                    value,
-                    _scalars(last),
-                    seconds,
-                    math.isfinite(loss),
-                )
-                history.append(event)
-                emit(event)
-
-            ft = no_aug_finetune(
-                model,
-                lambda _: self.batches(augment=False),
-                loss_fn,
-                ft_optimizer,
-                measure,
-                cfg.finetune.epochs,
-                on_epoch,
-                self.amp_dtype,
-                before=pre_value,
-            )
+        if self.config.finetune.epochs > 0:
+            ft_lr = main.peak_lr * self.config.finetune.lr_factor
+            ft, last = self.finetune_phase(model, ft_lr, pre_value, emit, main.history)
             emit(ft)
-            final = dict(last) if last else pre
+            final = last or pre
         return TrainResult(
             model,
             float(final[metric]),
             pre_value,
             final,
-            history,
-            list(controller.events),
+            main.history,
+            list(main.controller.events),
             ft,
             self.steps_per_epoch,
         )
+
+    def train_phase(self, model: nn.Module, emit: Listener) -> MainPhase:
+        """``train.epochs`` augmented epochs; restarts on plateaus, divergence and requests.
+
+        A restart is only granted while training epochs remain after it; it restores
+        the best weights (or the initial ones), multiplies the peak LR by
+        ``restart.lr_factor`` and runs the schedule again over the remaining steps.
+        """
+        cfg = self.config
+        counts = self.data.class_counts
+        init_state = copy.deepcopy(model.state_dict())
+        state = MainPhase(cfg.train.lr, _controller(cfg))
+        optimizer = build_optimizer(model, cfg.train, state.peak_lr)
+        scheduler = self._scheduler(
+            optimizer, state.peak_lr, cfg.train.epochs * self.steps_per_epoch
+        )
+        best_state: dict[str, Tensor] | None = None
+        for epoch in range(cfg.train.epochs):
+            start = time.perf_counter()
+            loss_fn = build_loss(cfg.loss, counts, epoch, self.device)
+            lr = optimizer.param_groups[0]["lr"]
+            batches = self.batches(cfg.train.augment)
+            loss, finite = train_one_epoch(
+                model, batches, loss_fn, optimizer, scheduler, self.amp_dtype
+            )
+            state.metrics = self.evaluate(model)
+            value = float(state.metrics[cfg.train.metric]) if finite else math.nan
+            seconds = time.perf_counter() - start
+            event = EpochEnd(
+                epoch, "train", loss, lr, value, _scalars(state.metrics), seconds, finite
+            )
+            state.history.append(event)
+            request = emit(event)
+            epochs_left = cfg.train.epochs - epoch - 1
+            decision, reason = state.controller.observe(
+                epoch, value, not finite, request, epochs_left
+            )
+            if finite and state.controller.best_epoch == epoch:
+                best_state = copy.deepcopy(model.state_dict())
+            if decision is Decision.STOP:
+                raise TrainingStopped(str(reason), epoch, list(state.controller.events))
+            if decision is Decision.RESTART:
+                restart = state.controller.record(epoch, str(reason), state.peak_lr, value)
+                state.peak_lr = restart.lr_after
+                use_best = cfg.restart.on_restart == "best" and best_state is not None
+                model.load_state_dict(best_state if use_best and best_state else init_state)
+                state.metrics = None
+                emit(restart)
+                optimizer = build_optimizer(model, cfg.train, state.peak_lr)
+                scheduler = self._scheduler(
+                    optimizer, state.peak_lr, epochs_left * self.steps_per_epoch
+                )
+        return state
+
+    def finetune_phase(
+        self,
+        model: nn.Module,
+        lr: float,
+        before: float,
+        emit: Listener,
+        history: list[EpochEnd],
+    ) -> tuple[FinetuneResult, dict[str, Any]]:
+        """The no-aug fine-tune at ``lr`` (the current peak LR times ``finetune.lr_factor``).
+
+        Returns:
+            The :class:`FinetuneResult` and the metrics after its last epoch
+            (empty if it ran none).
+        """
+        cfg = self.config
+        loss_fn = build_loss(cfg.loss, self.data.class_counts, cfg.train.epochs, self.device)
+        optimizer = build_optimizer(model, cfg.train, lr)
+        last: dict[str, Any] = {}
+        clock = time.perf_counter()
+
+        def measure(m: nn.Module) -> float:
+            last.clear()
+            last.update(self.evaluate(m))
+            return float(last[cfg.train.metric])
+
+        def on_epoch(i: int, loss: float, value: float) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            finite = math.isfinite(loss)
+            event = EpochEnd(
+                cfg.train.epochs + i,
+                "finetune",
+                loss,
+                lr,
+                value,
+                _scalars(last),
+                now - clock,
+                finite,
+            )
+            clock = now
+            history.append(event)
+            emit(event)
+
+        result = no_aug_finetune(
+            model,
+            lambda _: self.batches(augment=False),
+            loss_fn,
+            optimizer,
+            measure,
+            cfg.finetune.epochs,
+            on_epoch,
+            self.amp_dtype,
+            before=before,
+        )
+        return result, dict(last)
+
+
+@dataclass
+class MainPhase:
+    """What the main training phase leaves behind: current peak LR, restarts, history."""
+
+    peak_lr: float
+    controller: RestartController
+    metrics: dict[str, Any] | None = None  # of the model as it is now; None after a restart
+    history: list[EpochEnd] = field(default_factory=list)
+
+
+def _controller(cfg: TrickConfig) -> RestartController:
+    r = cfg.restart
+    replay = {item["epoch"]: item["reason"] for item in r.replay}
+    return RestartController(r.patience, r.min_delta, r.lr_factor, r.max_restarts, "max", replay)
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
