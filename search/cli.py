@@ -64,6 +64,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="skip trial notes and artifacts for optuna-dashboard",
     )
     p.add_argument(
+        "--no-warm-start",
+        dest="warm_start",
+        action="store_false",
+        default=None,
+        help="do not start a new study with the literature's recipes",
+    )
+    p.add_argument(
         "--workers", type=int, default=1, help="worker processes on this machine (default 1)"
     )
     p.add_argument(
@@ -128,7 +135,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def _cmd_run(args: argparse.Namespace, argv: Sequence[str], torch_ready: float) -> int:
     from search.device import resolve_device
     from search.runner import Interrupted, RunOptions, open_study, run_study
     from search.storage import redact
@@ -163,19 +170,22 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         dashboard=not args.no_dashboard,
         heartbeat=args.heartbeat,
         worker=worker,
+        torch_ready=torch_ready,
+        warm_start=args.warm_start,
     )
     if args.workers > 1:
         from search.workers import spawn_workers
-        from tricks.data import load_bundle
+        from tricks.data import bundle_info
 
-        # Fail on bad data or storage here, once, before any worker starts.
-        data = load_bundle(spec.base.data, seed=spec.base.train.seed, data_dir=args.data_dir)
+        # Fail on bad data or storage here, once, before any worker starts; this fills
+        # the prepared-data cache, so the workers load tensors, and reads only metadata.
+        info = bundle_info(spec.base.data, seed=spec.base.train.seed, data_dir=args.data_dir)
         study = open_study(spec, opts)
         code = spawn_workers(argv, args.workers, args.device)
         if opts.dashboard:
             from search.dashboard import annotate_study
 
-            annotate_study(study, spec, data.classes, data.class_counts)
+            annotate_study(study, spec, info["classes"], info["class_counts"])
         if code != 0:
             print(f"tricksearch: a worker exited with status {code}", file=sys.stderr)
             return 1 if code > 0 else 130
@@ -285,8 +295,14 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tricksearch`` console script; returns the exit status."""
+    import time
     import warnings
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _build_parser().parse_args(argv)
+    import torch  # noqa: F401  # first, so that start-up is timed from here
+
+    torch_ready = time.perf_counter()
     from optuna.exceptions import ExperimentalWarning
 
     from tricks.config import ConfigError
@@ -294,11 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Heartbeats and the retry callback are "experimental" in Optuna; users need not see that.
     warnings.filterwarnings("ignore", category=ExperimentalWarning)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = _build_parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _cmd_run(args, argv)
+            return _cmd_run(args, argv, torch_ready)
         return _COMMANDS[args.command](args)
     except (UsageError, ConfigError, DataError) as exc:
         print(f"tricksearch: error: {exc}", file=sys.stderr)

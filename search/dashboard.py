@@ -43,8 +43,13 @@ def trial_note(trial_number: int, outcome: TrialOutcome, metric: str) -> str:
             f"from epoch {loss.weights_from_epoch}" if loss.weights_from_epoch else "from the start"
         )
         loss_desc += f"; {loss.weight_mode} class weights ({how}) {start}"
+    recipe = outcome.recipe
     lines = [
         f"## Trial {trial_number}",
+        "",
+        f"Recipe: {recipe['name']} ({recipe['source']}), enqueued by the warm start."
+        if recipe
+        else "Sampled by the study's sampler.",
         "",
         "| trick | value |",
         "|---|---|",

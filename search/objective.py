@@ -15,7 +15,6 @@ from search.space import suggest_config
 from search.study_file import StudySpec
 from tricks.config import TrickConfig
 from tricks.data import DataBundle
-from tricks.finetune import FinetuneResult
 from tricks.restart import Decision, RestartEvent, RestartReason
 from tricks.trainer import EpochEnd, Trainer, TrainingStopped, TrainResult
 
@@ -33,6 +32,7 @@ class TrialOutcome:
     pruned_reason: str | None = None
     classes: list[str] = field(default_factory=list)
     class_counts: list[int] = field(default_factory=list)
+    recipe: dict[str, str] | None = None  # a warm-start trial's {"name", "source"}
 
 
 TrialHook = Callable[[optuna.Trial, TrialOutcome], None]
@@ -54,6 +54,9 @@ class Objective:
         device: Torch device string.
         on_epoch: Optional progress callback ``(trial_number, EpochEnd)``.
         after_trial: Optional hook (the dashboard uses it for notes and artifacts).
+        torch_ready: ``time.perf_counter()`` when this process had imported torch; the
+            first trial records the seconds from then to its first batch as
+            ``user_attrs["startup_seconds"]``.
     """
 
     def __init__(
@@ -63,18 +66,21 @@ class Objective:
         device: str = "cpu",
         on_epoch: Callable[[int, Any], None] | None = None,
         after_trial: TrialHook | None = None,
+        torch_ready: float | None = None,
     ) -> None:
         self.spec = spec
         self.data = data
         self.device = device
         self.on_epoch = on_epoch
         self.after_trial = after_trial
+        self.torch_ready = torch_ready
 
     def __call__(self, trial: optuna.Trial) -> float:
         steps_per_epoch = math.ceil(len(self.data.y_train) / self.spec.base.train.batch_size)
         config = suggest_config(trial, self.spec.space, self.spec.base, steps_per_epoch)
         trial.set_user_attr("trick_config", config.to_dict())
         trial.set_user_attr("max_restarts", config.restart.max_restarts)
+        trial.set_user_attr("train_epochs", config.train.epochs)
         trial.set_user_attr("restarts", [])
         pruner = trial.study.pruner
         restarts: list[dict[str, Any]] = []
@@ -92,6 +98,10 @@ class Objective:
                         "seconds": event.seconds,
                     }
                 )
+                if self.torch_ready is not None:  # this process's first epoch
+                    started = time.perf_counter() - event.seconds - self.torch_ready
+                    trial.set_user_attr("startup_seconds", started)
+                    self.torch_ready = None
                 if self.on_epoch is not None:
                     self.on_epoch(trial.number, event)
                 if not math.isfinite(event.value):
@@ -111,12 +121,15 @@ class Objective:
             elif isinstance(event, RestartEvent):
                 restarts.append(event.to_dict())
                 trial.set_user_attr("restarts", restarts)
-            elif isinstance(event, FinetuneResult):
-                trial.set_user_attr("pre_finetune_value", event.before)
             return None
 
         outcome = TrialOutcome(
-            config, curve, restarts, classes=self.data.classes, class_counts=self.data.class_counts
+            config,
+            curve,
+            restarts,
+            classes=self.data.classes,
+            class_counts=self.data.class_counts,
+            recipe=trial.user_attrs.get("recipe"),
         )
         trainer = Trainer(config, self.data, self.device)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import optuna
@@ -22,7 +23,8 @@ class RestartOnPrunePruner(BasePruner):
 
     Like :class:`optuna.pruners.PatientPruner`, it wraps another pruner and changes
     only its decision. When the wrapped pruner says "prune", a trial that has used
-    fewer than ``user_attrs["max_restarts"]`` restarts (all reasons counted) gets
+    fewer than ``user_attrs["max_restarts"]`` restarts (all reasons counted) and has
+    training epochs left after this step (``user_attrs["train_epochs"]``) gets
     :attr:`~tricks.restart.Decision.RESTART` instead, and the objective restarts it
     from its best weights at a new learning rate. :meth:`prune` returns ``True``
     only when the restarts are used up, so ``if trial.should_prune(): raise
@@ -75,9 +77,8 @@ class RestartOnPrunePruner(BasePruner):
         if not self._wrapped.prune(study, trial):
             return Decision.CONTINUE, f"{type(self._wrapped).__name__} keeps the trial"
         allowed = int(trial.user_attrs.get("max_restarts", self._default_max))
-        if len(restarts) < allowed:
+        last_train_step = trial.user_attrs.get("train_epochs", math.inf) - 1
+        if len(restarts) < allowed and step is not None and step < last_train_step:
             return Decision.RESTART, f"restart {len(restarts) + 1} of {allowed} instead of pruning"
-        return (
-            Decision.STOP,
-            f"pruned by {type(self._wrapped).__name__} after {len(restarts)} restarts",
-        )
+        why = "no training epoch left" if len(restarts) < allowed else f"{len(restarts)} restarts"
+        return Decision.STOP, f"pruned by {type(self._wrapped).__name__} after {why}"

@@ -24,7 +24,25 @@ SECTIONS = (
     "Restarts",
     "Best by loss kind and schedule kind",
     "Parameter importances",
+    "Recipes (warm start)",
 )
+
+
+def recipes_section(study: optuna.Study, metric: str) -> list[str]:
+    """The literature's recipes the study started with, and how each did."""
+    lines = ["", f"## {SECTIONS[6]}", ""]
+    recipes = [t for t in study.get_trials(deepcopy=False) if "recipe" in t.user_attrs]
+    if not recipes:
+        return [*lines, "This study did not start from the recipes (warm start off)."]
+    lines += [f"| trial | recipe | source | state | validation {metric} |", "|---|---|---|---|---|"]
+    for t in recipes:
+        value = _final_value(t)
+        shown = "-" if value is None else f"{value:.4f}"
+        r = t.user_attrs["recipe"]
+        lines.append(
+            f"| {t.number} | {r['name']} | {r['source']} | {t.state.name.lower()} | {shown} |"
+        )
+    return lines
 
 
 def _final_value(t: FrozenTrial) -> float | None:
@@ -274,6 +292,7 @@ def build_report(
     else:
         md.append(f"Parameter importances {why}.")
 
+    md += recipes_section(study, metric)
     s["test"] = test
     (output / "summary.json").write_text(json.dumps(s, indent=2, default=str))
     path = output / "report.md"

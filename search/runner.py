@@ -20,13 +20,14 @@ from search.claim import claim_lock
 from search.errors import UsageError
 from search.objective import Objective
 from search.pruner import RestartOnPrunePruner
+from search.recipes import enqueue_recipes
 from search.storage import artifact_dir, open_storage, redact
 from search.study_file import StudySpec, make_pruner, make_sampler
 
 __all__ = ["Interrupted", "RunOptions", "finished_count", "open_study", "run_study"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-ACTIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
 
 class Interrupted(Exception):
@@ -48,6 +49,8 @@ class RunOptions:
     dashboard: bool = True
     heartbeat: int = 10
     worker: str = ""
+    torch_ready: float | None = None  # time.perf_counter() when torch was imported
+    warm_start: bool | None = None  # None: the study file's [study] warm_start
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -55,7 +58,11 @@ def finished_count(study: optuna.Study) -> int:
 
 
 def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
-    """Create the study or load it (same name, same storage) with the spec's sampler and pruner."""
+    """Create the study or load it (same name, same storage) with the spec's sampler and pruner.
+
+    A new study gets the literature's recipes as its first trials (see
+    :mod:`search.recipes`) unless warm start is off; a resumed one never gets them again.
+    """
     storage = open_storage(opts.storage, heartbeat_interval=opts.heartbeat)
     pruner = RestartOnPrunePruner(
         make_pruner(spec), spec.grace_epochs, spec.base.restart.max_restarts
@@ -63,7 +70,6 @@ def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
     study = optuna.create_study(
         storage=storage,
         study_name=opts.study_name,
-        sampler=make_sampler(spec, seed=_sampler_seed(spec, opts)),
         pruner=pruner,
         direction=spec.direction,  # type: ignore[arg-type]  # validated: maximize|minimize
         load_if_exists=True,
@@ -73,22 +79,47 @@ def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
             f"study {opts.study_name!r} in {redact(opts.storage)} was created to "
             f"{study.direction.name.lower()}, the study file says {spec.direction}"
         )
+    trials = study.get_trials(deepcopy=False)
+    study.sampler = make_sampler(spec, seed=_sampler_seed(spec, opts, len(trials)))
     if "spec" not in study.user_attrs:
         study.set_user_attr("spec", spec.to_dict())
         study.set_user_attr("metric", spec.metric)
         study.set_metric_names([spec.metric])
+    _warm_start(study, spec, opts)
     return study
 
 
-def _sampler_seed(spec: StudySpec, opts: RunOptions) -> int:
-    """``train.seed`` for a lone local run (reproducible); per-process for parallel workers.
+def _warm_start(study: optuna.Study, spec: StudySpec, opts: RunOptions) -> None:
+    """Enqueue the recipes once, when the study is new; record what was done in the study.
 
-    Workers with one seed would sample the same trick configs side by side.
+    Under the claim lock, so two processes opening a new study enqueue them once.
+    """
+    wanted = spec.warm_start if opts.warm_start is None else opts.warm_start
+    with claim_lock(opts.storage, opts.study_name):
+        done = study.user_attrs.get("warm_start")
+        if done is None and not study.get_trials(deepcopy=False):
+            names = enqueue_recipes(study, spec.space, spec.base) if wanted else []
+            study.set_user_attr("warm_start", names)
+            return
+    if done and opts.warm_start is False and not opts.worker:
+        print(
+            f"tricksearch: study {opts.study_name!r} already holds its {len(done)} recipe "
+            "trials from when it was created; --no-warm-start changes nothing now",
+            file=sys.stderr,
+        )
+
+
+def _sampler_seed(spec: StudySpec, opts: RunOptions, n_trials: int) -> int:
+    """``train.seed`` for a new study in a lone local run (reproducible); else a fresh seed.
+
+    A resumed study adds its trial count, so a rerun does not draw the parameter sets
+    it drew before; parallel workers add their process id, so they do not sample the
+    same trick configs side by side.
     """
     local = opts.storage.startswith(("sqlite:", "journal:"))
     if local and not opts.worker:
-        return spec.base.train.seed
-    return spec.base.train.seed + os.getpid()
+        return spec.base.train.seed + n_trials
+    return spec.base.train.seed + n_trials + os.getpid()
 
 
 class _Progress:
@@ -140,9 +171,8 @@ def _claim(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # dead workers' trials: FAIL, then a retry
     with claim_lock(opts.storage, opts.study_name):
-        trials = study.get_trials(deepcopy=False, states=ACTIVE)
-        waiting = any(t.state == TrialState.WAITING for t in trials)
-        if not waiting and len(trials) >= opts.n_trials:
+        # Waiting trials (recipes, retries) run only while the total is not reached.
+        if len(study.get_trials(deepcopy=False, states=TAKEN)) >= opts.n_trials:
             return None
         with warnings.catch_warnings():
             # Optuna warns that heartbeats expect Study.optimize; _run_one beats them itself.
@@ -187,7 +217,14 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         if not opts.worker:
             annotate_study(study, spec, data.classes, data.class_counts)
     progress = _Progress(opts.n_trials, finished_count(study), opts.quiet, opts.worker)
-    objective = Objective(spec, data, opts.device, on_epoch=progress.epoch, after_trial=recorder)
+    objective = Objective(
+        spec,
+        data,
+        opts.device,
+        on_epoch=progress.epoch,
+        after_trial=recorder,
+        torch_ready=opts.torch_ready,
+    )
     previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     start = time.monotonic()
     try:

@@ -21,7 +21,7 @@ __all__ = ["PARAMS", "Param", "suggest_config", "validate_space"]
 class Param:
     """One searchable trick parameter: its kind and its valid bounds or choices."""
 
-    kind: str  # "float", "log", "int" or "choice"
+    kind: str  # "float", "log", "log1m" (1 - x on a log scale), "int" or "choice"
     low: float = -math.inf
     high: float = math.inf
     choices: tuple[Any, ...] = ()
@@ -34,13 +34,13 @@ PARAMS: dict[str, Param] = {
     "focal_alpha": Param("float", 0.0, 1.0, help="positive weight (sigmoid_focal)"),
     "weight_mode": Param("choice", choices=WEIGHT_MODES, help="class weights (weighted kinds)"),
     "weight_power": Param("float", 0.0, 2.0, help="exponent of inverse-frequency weights"),
-    "weight_beta": Param("float", 0.0, 0.99999, help="effective-number beta"),
+    "weight_beta": Param("log1m", 0.0, 0.99999, help="effective-number beta"),
     "deferred_weights": Param("choice", choices=(False, True), help="weights only late (DRW)"),
     "lr": Param("log", 1e-6, 10.0, help="peak learning rate"),
     "schedule_kind": Param("choice", choices=SCHEDULE_KINDS, help="decay after warmup"),
     "warmup_fraction": Param("float", 0.0, 0.5, help="warmup steps / training steps"),
     "phase_fraction": Param("float", 0.05, 1.0, help="decay-end step / training steps"),
-    "restart_lr_factor": Param("float", 0.01, 10.0, help="LR multiplier at a restart"),
+    "restart_lr_factor": Param("log", 0.01, 10.0, help="LR multiplier at a restart"),
     "max_restarts": Param("int", 0, 10, help="restarts allowed per trial"),
     "plateau_patience": Param("int", 0, 100, help="epochs without gain before a restart"),
     "finetune_epochs": Param("int", 0, 50, help="no-aug fine-tune epochs"),
@@ -114,6 +114,13 @@ def _suggest(trial: optuna.Trial, space: dict[str, Any], name: str, default: Any
     low, high = value
     if param.kind == "int":
         return trial.suggest_int(name, low, high)
+    if param.kind == "log1m":
+        # beta near 1 matters on a log scale of 1 - beta: 0.9, 0.99, 0.999, 0.9999 are
+        # equally far apart (Cui et al. 2019 search beta in exactly these steps).
+        gap_low, gap_high = 1 - high, 1 - low
+        if gap_low <= 0 or gap_low == gap_high:
+            return high if gap_low == gap_high else trial.suggest_float(name, low, high)
+        return 1 - trial.suggest_float(f"{name}_gap", gap_low, gap_high, log=True)
     return trial.suggest_float(name, low, high, log=param.kind == "log" and low > 0)
 
 

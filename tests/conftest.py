@@ -82,6 +82,7 @@ TINY_STUDY = [
     "train.batch_size=64",
     "--device",
     "cpu",
+    "--no-warm-start",  # tests/test_warm_start.py covers the recipes
 ]
 
 

@@ -147,3 +147,15 @@ def test_wrapper_around_optuna_pruners(tmp_path, wrapped: BasePruner) -> None:
     assert decisions.count(Decision.RESTART) == 1
     # Unwrapped, the same pruner would have killed the trial at the restart step.
     assert decisions.index(Decision.RESTART) < decisions.index(Decision.STOP)
+
+
+def test_no_restart_is_granted_at_the_last_training_epoch(tmp_path, data) -> None:
+    # The wrapped pruner says "prune" only at the last training step (2 of 0-2); a
+    # restart there would train nothing, so the trial is pruned and no restart counted.
+    spec = tiny_spec(epochs=3, max_restarts=2, lr_factor=0.5, finetune=1)
+    study = sqlite_study(tmp_path, RestartOnPrunePruner(ScriptedPruner({2}), grace_epochs=0))
+    study.optimize(Objective(spec, data), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs["restarts"] == []
+    assert "no training epoch left" in trial.user_attrs["pruned_reason"]
