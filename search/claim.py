@@ -2,59 +2,45 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+
+from filelock import FileLock
+
+from search.storage import parse_url
 
 __all__ = ["claim_lock"]
-
-
-def _file_of(url: str) -> Path | None:
-    if url.startswith(("sqlite:///", "journal:///")):
-        return Path(url.split(":///", 1)[1])
-    return None
 
 
 @contextmanager
 def claim_lock(url: str, study_name: str) -> Iterator[None]:
     """Hold a per-study lock that every worker on every machine sees.
 
-    File storages (SQLite, journal) use ``flock`` on a ``.lock`` file beside the
-    database; PostgreSQL uses a session advisory lock and MySQL ``GET_LOCK``. The
-    operating system or the database releases the lock when a worker dies.
+    File storages (SQLite with any driver, journal) lock a ``.lock`` file beside the
+    database with ``filelock`` (portable); PostgreSQL uses a session advisory lock and
+    MySQL ``GET_LOCK``. The operating system or the database releases the lock when a
+    worker dies.
     """
-    path = _file_of(url)
-    if path is not None:
-        lock_path = path.with_name(path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+    parsed = parse_url(url)
+    if parsed.file is not None:
+        with FileLock(parsed.file.with_name(parsed.file.name + ".lock")):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
         return
     key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+    try:
+        with engine.connect() as conn:
+            arg: int | str = key
+            lock, unlock = "pg_advisory_lock(:k)", "pg_advisory_unlock(:k)"
+            if parsed.backend == "mysql":  # parse_url admits no other server
+                lock, unlock, arg = "GET_LOCK(:k, -1)", "RELEASE_LOCK(:k)", f"tricksearch-{key}"
+            conn.execute(sqlalchemy.text(f"SELECT {lock}"), {"k": arg})
             try:
                 yield
             finally:
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-        elif engine.dialect.name == "mysql":
-            name = f"tricksearch-{key}"
-            conn.execute(sqlalchemy.text("SELECT GET_LOCK(:n, -1)"), {"n": name})
-            try:
-                yield
-            finally:
-                conn.execute(sqlalchemy.text("SELECT RELEASE_LOCK(:n)"), {"n": name})
-        else:
-            yield
-    engine.dispose()
+                conn.execute(sqlalchemy.text(f"SELECT {unlock}"), {"k": arg})
+    finally:
+        engine.dispose()

@@ -9,7 +9,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from search.errors import UsageError
 
@@ -17,6 +17,11 @@ __all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: "--work 2" must not pass for "--workers 2" (the workers'
+        # argument lists are built by removing the exact option).
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
     def error(self, message: str) -> NoReturn:
         # One line, not usage + error: the CLI's contract for user mistakes.
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -69,6 +74,11 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_false",
         default=None,
         help="do not start a new study with the literature's recipes",
+    )
+    p.add_argument(
+        "--accept-changed-study",
+        action="store_true",
+        help="resume a study although its study file was edited (recorded in the study)",
     )
     p.add_argument(
         "--workers", type=int, default=1, help="worker processes on this machine (default 1)"
@@ -154,6 +164,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str], torch_ready: float) 
     if args.heartbeat < 1:
         raise UsageError(f"--heartbeat must be >= 1 second, got {args.heartbeat}")
     worker = os.environ.get("TRICKSEARCH_WORKER", "")
+    if worker:
+        args.workers = 1  # a worker never spawns workers of its own
     if os.environ.get("TRICKSEARCH_THREADS"):
         import torch
 
@@ -172,6 +184,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str], torch_ready: float) 
         worker=worker,
         torch_ready=torch_ready,
         warm_start=args.warm_start,
+        accept_changed_study=args.accept_changed_study,
     )
     if args.workers > 1:
         from search.workers import spawn_workers

@@ -6,11 +6,11 @@ import math
 from typing import Any
 
 import optuna
-from optuna.pruners import BasePruner
+from optuna.pruners import BasePruner, HyperbandPruner
 
 from tricks.restart import Decision
 
-__all__ = ["RestartOnPrunePruner", "restarts_of"]
+__all__ = ["RestartOnPrunePruner", "restarts_of", "wrap_pruner"]
 
 
 def restarts_of(trial: optuna.trial.FrozenTrial) -> list[dict[str, Any]]:
@@ -82,3 +82,32 @@ class RestartOnPrunePruner(BasePruner):
             return Decision.RESTART, f"restart {len(restarts) + 1} of {allowed} instead of pruning"
         why = "no training epoch left" if len(restarts) < allowed else f"{len(restarts)} restarts"
         return Decision.STOP, f"pruned by {type(self._wrapped).__name__} after {why}"
+
+
+class _RestartOnPruneHyperband(RestartOnPrunePruner, HyperbandPruner):
+    """The wrapper around a :class:`~optuna.pruners.HyperbandPruner`, still seen as one.
+
+    Optuna restricts samplers to the trial's bracket only when ``isinstance(study.pruner,
+    HyperbandPruner)`` (``optuna.pruners._filter_study``); this class passes that check
+    and hands the bracket questions to the wrapped pruner. It relies on two private
+    Optuna methods (``_get_bracket_id``, ``_create_bracket_study``), tested against the
+    installed Optuna in ``tests/test_pruner.py``.
+    """
+
+    def __init__(self, wrapped_pruner: HyperbandPruner, grace_epochs: int, max_restarts: int):
+        RestartOnPrunePruner.__init__(self, wrapped_pruner, grace_epochs, max_restarts)
+
+    def _get_bracket_id(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> int:
+        return self._wrapped._get_bracket_id(study, trial)  # type: ignore[attr-defined]
+
+    def _create_bracket_study(self, study: optuna.Study, bracket_id: int) -> optuna.Study:
+        return self._wrapped._create_bracket_study(study, bracket_id)  # type: ignore[attr-defined]
+
+
+def wrap_pruner(
+    pruner: BasePruner, grace_epochs: int = 1, default_max_restarts: int = 1
+) -> RestartOnPrunePruner:
+    """Wrap ``pruner`` in restart-on-prune, keeping Hyperband's bracket-aware sampling."""
+    if isinstance(pruner, HyperbandPruner):
+        return _RestartOnPruneHyperband(pruner, grace_epochs, default_max_restarts)
+    return RestartOnPrunePruner(pruner, grace_epochs, default_max_restarts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -19,9 +20,9 @@ from optuna.trial import TrialState
 from search.claim import claim_lock
 from search.errors import UsageError
 from search.objective import Objective
-from search.pruner import RestartOnPrunePruner
+from search.pruner import wrap_pruner
 from search.recipes import enqueue_recipes
-from search.storage import artifact_dir, open_storage, redact
+from search.storage import artifact_dir, open_storage, parse_url, redact
 from search.study_file import StudySpec, make_pruner, make_sampler
 
 __all__ = ["Interrupted", "RunOptions", "finished_count", "open_study", "run_study"]
@@ -51,6 +52,7 @@ class RunOptions:
     worker: str = ""
     torch_ready: float | None = None  # time.perf_counter() when torch was imported
     warm_start: bool | None = None  # None: the study file's [study] warm_start
+    accept_changed_study: bool = False  # resume although the study file was edited
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -64,14 +66,12 @@ def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
     :mod:`search.recipes`) unless warm start is off; a resumed one never gets them again.
     """
     storage = open_storage(opts.storage, heartbeat_interval=opts.heartbeat)
-    pruner = RestartOnPrunePruner(
-        make_pruner(spec), spec.grace_epochs, spec.base.restart.max_restarts
-    )
+    pruner = wrap_pruner(make_pruner(spec), spec.grace_epochs, spec.base.restart.max_restarts)
     study = optuna.create_study(
         storage=storage,
         study_name=opts.study_name,
         pruner=pruner,
-        direction=spec.direction,  # type: ignore[arg-type]  # validated: maximize|minimize
+        direction=spec.direction,  # type: ignore[arg-type]  # validated: maximize
         load_if_exists=True,
     )
     if study.direction.name.lower() != spec.direction:
@@ -79,6 +79,7 @@ def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
             f"study {opts.study_name!r} in {redact(opts.storage)} was created to "
             f"{study.direction.name.lower()}, the study file says {spec.direction}"
         )
+    _check_definition(study, spec, opts)
     trials = study.get_trials(deepcopy=False)
     study.sampler = make_sampler(spec, seed=_sampler_seed(spec, opts, len(trials)))
     if "spec" not in study.user_attrs:
@@ -87,6 +88,57 @@ def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
         study.set_metric_names([spec.metric])
     _warm_start(study, spec, opts)
     return study
+
+
+#: Study-file keys that may change between runs of one study: they set how long to run.
+RESUMABLE_CHANGES = {"study.n_trials", "study.timeout", "study.warm_start"}
+
+
+def _flatten(tables: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tables.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def changed_keys(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two study definitions (JSON-normalised)."""
+    a, b = _flatten(stored), _flatten(json.loads(json.dumps(current)))
+    keys = sorted((set(a) | set(b)) - RESUMABLE_CHANGES)
+    return [k for k in keys if a.get(k) != b.get(k)]
+
+
+def _check_definition(study: optuna.Study, spec: StudySpec, opts: RunOptions) -> None:
+    """Refuse to resume a study from an edited study file, unless told to (then record it).
+
+    One study's trials must share a search space, data and budget: mixing two would
+    mislead the sampler, the pruner's comparisons and every summary.
+
+    Raises:
+        UsageError: The stored definition differs; the message names the keys.
+    """
+    stored = study.user_attrs.get("spec")
+    if stored is None:
+        return
+    changed = changed_keys(stored, spec.to_dict())
+    if not changed:
+        return
+    if not opts.accept_changed_study:
+        shown = ", ".join(changed[:6]) + (
+            f" and {len(changed) - 6} more" if len(changed) > 6 else ""
+        )
+        raise UsageError(
+            f"study {opts.study_name!r} was created from a different study definition "
+            f"(changed: {shown}); use another --study-name, or --accept-changed-study to "
+            "continue it anyway"
+        )
+    history = list(study.user_attrs.get("spec_changes", []))
+    history.append({"changed": changed, "trials_before": len(study.trials), "spec": spec.to_dict()})
+    study.set_user_attr("spec_changes", history)
+    study.set_user_attr("spec", spec.to_dict())
 
 
 def _warm_start(study: optuna.Study, spec: StudySpec, opts: RunOptions) -> None:
@@ -116,7 +168,7 @@ def _sampler_seed(spec: StudySpec, opts: RunOptions, n_trials: int) -> int:
     it drew before; parallel workers add their process id, so they do not sample the
     same trick configs side by side.
     """
-    local = opts.storage.startswith(("sqlite:", "journal:"))
+    local = parse_url(opts.storage).file is not None
     if local and not opts.worker:
         return spec.base.train.seed + n_trials
     return spec.base.train.seed + n_trials + os.getpid()

@@ -2,33 +2,71 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from search.errors import UsageError
 
-__all__ = ["artifact_dir", "open_storage", "redact"]
+__all__ = ["StorageURL", "artifact_dir", "open_storage", "parse_url", "redact"]
 
-_SCHEMES = ("sqlite", "postgresql", "mysql")
+_SCHEMES = ("sqlite", "postgresql", "mysql", "journal")
+
+
+@dataclass(frozen=True)
+class StorageURL:
+    """A storage URL parsed once by SQLAlchemy's ``make_url``; every module reads this."""
+
+    text: str
+    backend: str  # sqlite, postgresql, mysql or journal (the dialect, without a driver)
+    file: Path | None  # the database or journal file of a file storage
+    password: str | None
+
+    def redacted(self) -> str:
+        """The URL with its password as ``***``, for messages and logs."""
+        return make_url(self.text).render_as_string(hide_password=True)
+
+    def scrub(self, message: str) -> str:
+        """``message`` with this URL's password replaced by ``***``."""
+        return message.replace(self.password, "***") if self.password else message
+
+
+def parse_url(url: str) -> StorageURL:
+    """Parse a storage URL (``sqlite:///f.db``, ``sqlite+pysqlite:///f.db``, ``postgresql://...``,
+    ``mysql+pymysql://...``, ``journal:///f.log``).
+
+    Raises:
+        UsageError: Not a URL, or a backend Optuna cannot store studies in.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise UsageError(
+            f"storage URL {url.split('://', 1)[0]}://... is not understood; use sqlite:///FILE, "
+            "postgresql://USER:PASS@HOST/DB, mysql://... or journal:///FILE"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in _SCHEMES:
+        raise UsageError(
+            f"storage URL {parsed.render_as_string(hide_password=True)!r} is not understood; "
+            "use sqlite:///FILE, postgresql://USER:PASS@HOST/DB, mysql://... or journal:///FILE"
+        )
+    file = Path(parsed.database) if backend in ("sqlite", "journal") and parsed.database else None
+    password = parsed.password if isinstance(parsed.password, str) else None
+    return StorageURL(url, backend, file, password)
 
 
 def redact(url: str) -> str:
     """``scheme://user:secret@host`` → ``scheme://user:***@host``; for messages and logs."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-
-
-def _check(url: str) -> str:
-    scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
-    if scheme not in (*_SCHEMES, "journal"):
-        raise UsageError(
-            f"storage URL {redact(url)!r} is not understood; use sqlite:///FILE, "
-            "postgresql://USER:PASS@HOST/DB, mysql://... or journal:///FILE"
-        )
-    return scheme
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return f"{url.split('://', 1)[0]}://..."
 
 
 def open_storage(
@@ -52,29 +90,25 @@ def open_storage(
     Raises:
         UsageError: A malformed or unreachable URL (the password is never shown).
     """
-    scheme = _check(url)
-    if must_exist and scheme in ("sqlite", "journal"):
-        file = Path(url.split(":///", 1)[1]) if ":///" in url else None
-        if file is None or not file.is_file():
-            raise UsageError(
-                f"no storage at {url}: the file does not exist (run 'tricksearch run')"
-            )
-    if scheme == "journal":
-        log = url.split(":///", 1)[1] if ":///" in url else ""
-        if not log:
+    parsed = parse_url(url)
+    local = parsed.backend in ("sqlite", "journal")
+    if must_exist and local and (parsed.file is None or not parsed.file.is_file()):
+        raise UsageError(
+            f"no storage at {parsed.redacted()}: the file does not exist (run 'tricksearch run')"
+        )
+    if parsed.backend == "journal":
+        if parsed.file is None:
             raise UsageError("journal storage needs a file: journal:///study.log")
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        return JournalStorage(JournalFileBackend(log))
+        return JournalStorage(JournalFileBackend(str(parsed.file)))
     kwargs: dict[str, Any] = {}
-    if scheme == "sqlite":
-        db = url.split(":///", 1)[1] if ":///" in url else ""
-        if not db or db == ":memory:":
+    if parsed.backend == "sqlite":
+        if parsed.file is None or str(parsed.file) == ":memory:":
             raise UsageError(f"sqlite storage needs a file: sqlite:///study.db, got {url!r}")
-        parent = Path(db).parent
-        if not parent.is_dir():
-            raise UsageError(f"storage {url!r}: directory {parent} does not exist")
-        _enable_wal(Path(db))
+        if not parsed.file.parent.is_dir():
+            raise UsageError(f"storage {url!r}: directory {parsed.file.parent} does not exist")
+        _enable_wal(parsed.file)
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     if heartbeat:
         kwargs["heartbeat_interval"] = heartbeat_interval
@@ -85,8 +119,8 @@ def open_storage(
     try:
         return optuna.storages.RDBStorage(url, **kwargs)
     except Exception as exc:  # SQLAlchemy raises many types for a bad URL or a dead server
-        message = redact(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
-        raise UsageError(f"cannot open storage {redact(url)}: {message}") from None
+        message = parsed.scrub(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+        raise UsageError(f"cannot open storage {parsed.redacted()}: {message}") from None
 
 
 def _enable_wal(path: Path) -> None:
@@ -102,7 +136,7 @@ def _enable_wal(path: Path) -> None:
 
 def artifact_dir(url: str) -> Path:
     """The file-system artifact store beside a file storage, or ``./tricksearch_artifacts``."""
-    if url.startswith("sqlite:///") or url.startswith("journal:///"):
-        path = Path(url.split(":///", 1)[1])
-        return path.parent / f"{path.stem}_artifacts"
+    file = parse_url(url).file
+    if file is not None:
+        return file.parent / f"{file.stem}_artifacts"
     return Path("tricksearch_artifacts")

@@ -152,8 +152,11 @@ def parse_study(raw: dict[str, Any]) -> StudySpec:
     if not isinstance(name, str) or not name.strip():
         raise UsageError(f"study.name: expected a non-empty string, got {name!r}")
     direction = study.get("direction", "maximize")
-    if direction not in ("maximize", "minimize"):
-        raise UsageError(f"study.direction: expected 'maximize' or 'minimize', got {direction!r}")
+    if direction != "maximize":
+        raise UsageError(
+            f"study.direction: only 'maximize' is supported, got {direction!r}: every metric "
+            f"({', '.join(METRICS)}) is larger-is-better, and restarts and plateaus maximise it"
+        )
     metric = study.get("metric", "balanced_accuracy")
     if metric not in METRICS:
         raise UsageError(f"study.metric: unknown metric {metric!r}; valid: {', '.join(METRICS)}")

@@ -32,6 +32,8 @@ BAD_STUDY_FILES = [
     (STUDY_HEAD + "[space]\nlosses = ['ce']\n", "space.losses: unknown parameter"),
     (STUDY_HEAD + "[space]\nloss_kind = ['hinge']\n", "space.loss_kind: unknown choice"),
     (STUDY_HEAD + "[space]\nlr = 0.1\n", "space.lr: expected a range"),
+    (STUDY_HEAD + "direction = 'minimize'\n", "study.direction: only 'maximize' is supported"),
+    (STUDY_HEAD + "warm_start = 'yes'\n", "study.warm_start: expected true or false"),
 ]
 
 
@@ -64,6 +66,8 @@ def test_bad_study_files(tmp_path: Path, text: str, message: str) -> None:
         (["run", QUICKSTART, "--n-trials", "0"], "--n-trials must be >= 1"),
         (["run", QUICKSTART, "--device", "tpu"], "unknown device 'tpu'"),
         (["run", QUICKSTART, "--n-trials", "x"], "invalid int value"),
+        (["run", QUICKSTART, "--work", "2"], "unrecognized arguments: --work 2"),
+        (["run", QUICKSTART, "--storage", "sqlite+nodriver:///s.db"], "cannot open storage"),
         (["export", "--study", "nope"], "no storage at sqlite:///tricksearch.db"),
         (["report", "--study", "nope"], "no storage at sqlite:///tricksearch.db"),
         (["studies", "--storage", "mysql+nodriver://u@h/db"], "cannot open storage"),
@@ -148,3 +152,34 @@ def test_a_bad_run_leaves_the_existing_study_untouched(tiny_study) -> None:
         proc = run_cli("run", QUICKSTART, "--storage", url, *TINY_STUDY, *bad, cwd=tmp)
         assert proc.returncode == 2, proc.stderr
     assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
+
+
+def test_an_edited_study_file_is_refused_on_resume(tiny_study, tmp_path: Path) -> None:
+    tmp, url = tiny_study
+    db = Path(url.split(":///", 1)[1])
+    digest = hashlib.sha256(db.read_bytes()).hexdigest()
+    edited = [*TINY_STUDY, "--set", "train.epochs=3", "--set", "space.lr=[0.02, 0.2]"]
+    proc = run_cli("run", QUICKSTART, "--storage", url, *edited, cwd=tmp)
+    one_line_exit_2(proc, "was created from a different study definition")
+    assert "space.lr" in proc.stderr and "train.epochs" in proc.stderr
+    assert "--accept-changed-study" in proc.stderr
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
+
+
+def test_accepting_a_changed_study_records_the_change(tmp_path: Path) -> None:
+    import optuna
+
+    from search.errors import UsageError
+    from search.runner import RunOptions, open_study
+    from search.study_file import load_study_file
+
+    opts = RunOptions(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="q", n_trials=3)
+    open_study(load_study_file(QUICKSTART), opts)
+    longer = load_study_file(QUICKSTART, ["study.n_trials=30", "train.epochs=7"])
+    with pytest.raises(UsageError, match=r"changed: train\.epochs\)"):
+        open_study(longer, opts)  # n_trials may change between runs; epochs may not
+    opts.accept_changed_study = True
+    study = open_study(longer, opts)
+    changes = optuna.load_study(study_name="q", storage=opts.storage).user_attrs["spec_changes"]
+    assert [c["changed"] for c in changes] == [["train.epochs"]]
+    assert study.user_attrs["spec"]["train"]["epochs"] == 7

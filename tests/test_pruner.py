@@ -159,3 +159,55 @@ def test_no_restart_is_granted_at_the_last_training_epoch(tmp_path, data) -> Non
     assert trial.state == TrialState.PRUNED
     assert trial.user_attrs["restarts"] == []
     assert "no training epoch left" in trial.user_attrs["pruned_reason"]
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        optuna.samplers.RandomSampler(seed=0),
+        optuna.samplers.TPESampler(n_startup_trials=2, seed=0),
+        optuna.samplers.TPESampler(n_startup_trials=2, multivariate=True, seed=0),
+        optuna.samplers.QMCSampler(seed=0),
+    ],
+    ids=["random", "tpe", "tpe_multivariate", "qmc"],
+)
+def test_samplers_see_only_the_trials_bracket_under_the_wrapper(sampler) -> None:
+    # Optuna's test_hyperband_filter_study, with the wrapper as the study's pruner: a
+    # sampler must be handed the trial's bracket, not the whole study.
+    from search.pruner import wrap_pruner
+
+    hyperband = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=16, reduction_factor=3)
+    pruner = wrap_pruner(hyperband, grace_epochs=0)
+    seen: list[int] = []
+    original = sampler.sample_independent
+
+    def spy(study, trial, name, dist):  # type: ignore[no-untyped-def]
+        visible = study.get_trials(deepcopy=False)
+        seen.append(len(visible))
+        bracket = hyperband._get_bracket_id(study, trial)
+        assert all(hyperband._get_bracket_id(study, t) == bracket for t in visible)
+        return original(study, trial, name, dist)
+
+    sampler.sample_independent = spy
+    study = optuna.create_study(sampler=sampler, pruner=pruner)
+    assert isinstance(study.pruner, optuna.pruners.HyperbandPruner)
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        for step in range(16):
+            trial.report(x, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return x
+
+    study.optimize(objective, n_trials=12)
+    brackets = {hyperband._get_bracket_id(study, t) for t in study.trials}
+    assert seen and len(brackets) > 1  # there were other brackets to hide
+
+
+def test_wilcoxon_pruner_works_under_the_wrapper(tmp_path, data) -> None:
+    spec = tiny_spec(epochs=3, max_restarts=1, lr_factor=0.5, finetune=0)
+    pruner = RestartOnPrunePruner(optuna.pruners.WilcoxonPruner(p_threshold=0.1), grace_epochs=0)
+    study = sqlite_study(tmp_path, pruner)
+    study.optimize(Objective(spec, data), n_trials=2)  # scipy is a dependency: no import error
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)

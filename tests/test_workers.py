@@ -172,3 +172,41 @@ def test_sigint_stops_cleanly_and_the_same_command_finishes(tmp_path: Path) -> N
     finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 4
     assert {t.number: t.value for t in study.trials if t.number in kept} == kept
+
+
+def test_any_sqlite_url_is_locked_and_a_worker_never_spawns_workers(tmp_path: Path) -> None:
+    # sqlite+pysqlite is the same file storage: the claim lock must hold for it too.
+    url = f"sqlite+pysqlite:///{tmp_path / 'study.db'}"
+    proc = run_cli(
+        "run",
+        QUICKSTART,
+        "--storage",
+        url,
+        "--n-trials",
+        "4",
+        "--workers",
+        "2",
+        *TINY_STUDY,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "study.db.lock").exists()
+    study = optuna.load_study(study_name="quickstart", storage=url)
+    assert len(assert_intact(study, 4)) == 4 and len(study.trials) == 4
+    # A worker asked for workers runs the study itself.
+    proc = run_cli(
+        "run",
+        QUICKSTART,
+        "--storage",
+        url,
+        "--n-trials",
+        "5",
+        "--workers",
+        "2",
+        *TINY_STUDY,
+        cwd=tmp_path,
+        env={"TRICKSEARCH_WORKER": "w9"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "started" not in proc.stderr  # before the fix: "started 2 workers", and on
+    assert len(optuna.load_study(study_name="quickstart", storage=url).trials) == 5
