@@ -1,34 +1,38 @@
-"""Search efficiency and the tricks' claims on Fashion-MNIST-LT (ratio 100).
+"""Does the search hand users a better model than the recipes they would type by hand?
 
-Arms, each with the same budget of training epochs (every epoch counts: pruned trials,
-restarts and fine-tune epochs included), over several seeds:
+Arms on full Fashion-MNIST-LT (ratio 100), each with the same budget of training epochs
+per seed (every epoch counts: pruned trials, restarts, fine-tunes), trials of the full
+study's length (20 epochs, where the literature's recipes rank as published):
 
-  a  plain recipe: cross entropy, warmup + cosine, no fine-tune, trained once
-  b  random search over the trick space, no restarts, no fine-tune
-  c  Optuna's standard way: TPE + MedianPruner (pruned = killed), no fine-tune
-  d0 TPE + MedianPruner (killed) + no-aug fine-tune: tricksearch without restarts
-  d  tricksearch: TPE + restart-on-prune(Median) + no-aug fine-tune
-  e  d with Hyperband as the wrapped pruner
+  random          RandomSampler, no pruner, no restarts, no fine-tune, no warm start
+  tpe_median      Optuna's standard way: TPE + MedianPruner (pruned = killed), no fine-tune
+  tricksearch     as shipped: TPE (multivariate, group), restart-on-prune(Median), per-trial
+                  no-aug fine-tune, warm start with the recipes
+  no_restarts     tricksearch without restarts (pruned = killed)
+  no_finetune     tricksearch without the per-trial fine-tune
+  no_warm_start   tricksearch without the recipes
+  best_recipe     the floor: deferred re-weighting (the best recipe at 20 epochs) trained
+                  once for the whole budget (budget - 4 epochs, then the 4-epoch fine-tune)
 
-Each arm's best config is selected on validation only; its test balanced accuracy is
-measured on the held-out test split (each completed trial's final model is scored on
-test when it finishes, for reporting only). Then the claims: the fine-tune against an
-equal-epochs *augmented* control, focal vs class-weighted CE, tanh vs cosine, and
-whether restarts recover.
+Selection uses the validation split only; each completed trial's final model is scored on
+the test split when it finishes, for the report. Per arm: mean and 95% t interval of the
+selected config's test balanced accuracy; per arm against tricksearch: the paired
+difference over seeds (95% CI) and a Wilcoxon signed-rank p-value; a best-so-far figure.
 
-    python benchmarks/search_efficiency.py --quick        # ~10 min: 1 seed, small budget
-    python benchmarks/search_efficiency.py                # the published numbers
+Resumable: each (arm, seed) result is written to ``<out>/search_efficiency/`` the moment
+it finishes; the same command continues, and ``--report`` only tabulates what is there.
+
+    python benchmarks/search_efficiency.py --quick    # ~5 min: 1 seed, small subset, 3 arms
+    python benchmarks/search_efficiency.py            # 5 seeds x 7 arms (hours; resumable)
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -40,57 +44,46 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from search.objective import Objective, TrialOutcome  # noqa: E402
-from search.pruner import RestartOnPrunePruner  # noqa: E402
-from search.study_file import load_study_file  # noqa: E402
-from tricks.data import load_bundle  # noqa: E402
-from tricks.factory import build_loss, build_optimizer  # noqa: E402
-from tricks.finetune import no_aug_finetune  # noqa: E402
+from search.pruner import wrap_pruner  # noqa: E402
+from search.recipes import enqueue_recipes  # noqa: E402
+from search.study_file import StudySpec, load_study_file, make_pruner, make_sampler  # noqa: E402
+from tricks.data import DataBundle, load_bundle  # noqa: E402
 from tricks.trainer import Trainer  # noqa: E402
 
 METRIC = "balanced_accuracy"
+ARMS = (
+    "tricksearch",
+    "tpe_median",
+    "random",
+    "no_restarts",
+    "no_finetune",
+    "no_warm_start",
+    "best_recipe",
+)
+RESTART_KEYS = ("max_restarts", "restart_lr_factor", "plateau_patience")
+FINETUNE_KEYS = ("finetune_epochs", "finetune_lr_factor")
 
 
-def arm_settings(name: str) -> dict[str, Any]:
-    sampler = "RandomSampler" if name == "b" else "TPESampler"
-    pruner = {"b": "NopPruner", "e": "HyperbandPruner"}.get(name, "MedianPruner")
-    tricks = name in ("d", "e")
-    finetune = name in ("d0", "d", "e")
-    return {"sampler": sampler, "pruner": pruner, "restarts": tricks, "finetune": finetune}
-
-
-def make_spec(args: argparse.Namespace, name: str, seed: int):
-    s = arm_settings(name)
+def make_spec(args: argparse.Namespace, arm: str, seed: int) -> StudySpec:
+    """The shipped full study, changed only where the arm says so."""
     overrides = [
         f"train.epochs={args.epochs}",
         f"train.seed={seed}",
         f"data.max_per_class={args.max_per_class}",
-        f"data.val_per_class={args.val_per_class}",
-        f"sampler.name={s['sampler']}",
-        f"pruner.name={s['pruner']}",
+        f"sampler.kwargs={{n_startup_trials = {args.startup}}}",
     ]
-    if s["pruner"] == "MedianPruner":
-        overrides.append("pruner.kwargs={n_startup_trials = 3, n_warmup_steps = 1}")
-    elif s["pruner"] == "HyperbandPruner":
-        overrides.append(
-            f"pruner.kwargs={{min_resource = 1, max_resource = {args.epochs}, "
-            "reduction_factor = 3}"
-        )
-    else:
+    if arm == "random":
+        overrides += ["sampler.name=RandomSampler", "sampler.kwargs={}", "pruner.name=NopPruner"]
         overrides.append("pruner.kwargs={}")
-    overrides.append(
-        "sampler.kwargs={n_startup_trials = 4}"
-        if s["sampler"] == "TPESampler"
-        else "sampler.kwargs={}"
-    )
     spec = load_study_file(ROOT / "studies" / "fashion_mnist_lt.toml", overrides)
-    if not s["restarts"]:
-        spec.base.restart.max_restarts = 0
-        spec.base.restart.patience = 0
-        for key in ("max_restarts", "restart_lr_factor", "plateau_patience"):
+    spec.warm_start = arm in ("tricksearch", "no_restarts", "no_finetune")
+    if arm in ("random", "tpe_median", "no_restarts"):
+        spec.base.restart.max_restarts = spec.base.restart.patience = 0
+        for key in RESTART_KEYS:
             spec.space.pop(key, None)
-    if not s["finetune"]:
+    if arm in ("random", "tpe_median", "no_finetune"):
         spec.base.finetune.epochs = 0
-        for key in ("finetune_epochs", "finetune_lr_factor"):
+        for key in FINETUNE_KEYS:
             spec.space.pop(key, None)
     return spec
 
@@ -98,14 +91,13 @@ def make_spec(args: argparse.Namespace, name: str, seed: int):
 class Scorer:
     """After each completed trial, score its final model on the test split (never selected on)."""
 
-    def __init__(self, data) -> None:
+    def __init__(self, data: DataBundle) -> None:
         self.data = data
 
     def __call__(self, trial: optuna.Trial, outcome: TrialOutcome) -> None:
         if outcome.result is None:
             return
-        trainer = Trainer(outcome.config, self.data, "cpu")
-        test = trainer.evaluate(outcome.result.model, "test")
+        test = Trainer(outcome.config, self.data, "cpu").evaluate(outcome.result.model, "test")
         trial.set_user_attr("test_balanced_accuracy", float(test[METRIC]))
 
 
@@ -113,322 +105,254 @@ def epochs_of(t: optuna.trial.FrozenTrial) -> int:
     return len(t.user_attrs.get("curve", []))
 
 
-def run_arm(args, name: str, seed: int, data, workdir: Path) -> dict[str, Any]:
-    spec = make_spec(args, name, seed)
-    if name == "a":
-        cfg = copy.deepcopy(spec.base)
-        cfg.loss.kind, cfg.schedule.kind = "ce", "cosine"
-        cfg.schedule.warmup_steps = round(
-            0.05 * cfg.train.epochs * math.ceil(len(data.y_train) / cfg.train.batch_size)
-        )
-        trainer = Trainer(cfg, data, "cpu")
-        result = trainer.fit()
-        test = trainer.evaluate(result.model, "test")
-        return {
-            "arm": name,
-            "seed": seed,
-            "val": result.value,
-            "test": float(test[METRIC]),
-            "epochs": cfg.train.epochs,
-            "trace": [(cfg.train.epochs, result.value)],
-            "trials": [],
-        }
-    storage = f"sqlite:///{workdir / f'{name}-{seed}.db'}"
-    from search.study_file import make_pruner, make_sampler
-
+def run_search(args, arm: str, seed: int, data: DataBundle, db: Path) -> dict[str, Any]:
+    """One arm's study until its epochs reach the budget; resumes a study left half-done."""
+    spec = make_spec(args, arm, seed)
     study = optuna.create_study(
-        storage=storage,
-        study_name=name,
+        storage=f"sqlite:///{db}",
+        study_name=arm,
         direction="maximize",
         sampler=make_sampler(spec, seed=seed),
-        pruner=RestartOnPrunePruner(
-            make_pruner(spec), spec.grace_epochs, spec.base.restart.max_restarts
-        ),
+        pruner=wrap_pruner(make_pruner(spec), spec.grace_epochs, spec.base.restart.max_restarts),
+        load_if_exists=True,
     )
+    if spec.warm_start and not study.trials:
+        enqueue_recipes(study, spec.space, spec.base)
     objective = Objective(spec, data, "cpu", after_trial=Scorer(data))
-    spent = 0
-    while spent < args.budget:
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    while sum(epochs_of(t) for t in study.get_trials(states=finished)) < args.budget:
         study.optimize(objective, n_trials=1)
-        spent = sum(epochs_of(t) for t in study.trials)
-    trace, best_val, best_test = [], -1.0, None
-    spent = 0
-    for t in study.trials:
+    return summarise(arm, seed, study.get_trials(states=finished))
+
+
+def summarise(arm: str, seed: int, trials: list[optuna.trial.FrozenTrial]) -> dict[str, Any]:
+    trace, best_val, best_test, spent = [], -1.0, None, 0
+    for t in trials:
         spent += epochs_of(t)
-        if t.state == optuna.trial.TrialState.COMPLETE and t.value > best_val:
+        complete = t.state == optuna.trial.TrialState.COMPLETE and t.value is not None
+        if complete and t.value > best_val:
             best_val, best_test = t.value, t.user_attrs.get("test_balanced_accuracy")
         trace.append((spent, best_val))
-    trials = [
+    rows = [
         {
             "number": t.number,
             "state": t.state.name.lower(),
             "value": t.value,
-            "last": t.intermediate_values[t.last_step] if t.last_step is not None else None,
             "epochs": epochs_of(t),
             "params": t.params,
-            "config": t.user_attrs.get("trick_config"),
-            "pre_finetune": t.user_attrs.get("pre_finetune_value"),
+            "recipe": t.user_attrs.get("recipe", {}).get("name"),
             "test": t.user_attrs.get("test_balanced_accuracy"),
             "restarts": t.user_attrs.get("restarts", []),
         }
-        for t in study.trials
+        for t in trials
     ]
     return {
-        "arm": name,
+        "arm": arm,
         "seed": seed,
         "val": best_val,
         "test": best_test,
         "epochs": spent,
         "trace": trace,
-        "trials": trials,
+        "trials": rows,
     }
 
 
-def epochs_to_within(trace: list[tuple[int, float]], final: float, points: float = 0.5) -> int:
-    return next(e for e, v in trace if v >= final - points / 100)
+def run_recipe(args, seed: int, data: DataBundle) -> dict[str, Any]:
+    """The floor: deferred re-weighting trained once with the whole budget."""
+    spec = make_spec(args, "tricksearch", seed)
+    cfg = spec.base
+    steps = math.ceil(len(data.y_train) / cfg.train.batch_size)
+    cfg.train.epochs, cfg.train.lr = args.budget - 4, 0.1
+    cfg.loss.kind, cfg.loss.weight_mode, cfg.loss.weight_beta = "weighted_ce", "effective", 0.9999
+    cfg.loss.weights_from_epoch = round(0.75 * cfg.train.epochs)
+    cfg.schedule.kind, cfg.schedule.warmup_steps = "cosine", round(0.05 * cfg.train.epochs * steps)
+    cfg.restart.max_restarts, cfg.finetune.epochs, cfg.finetune.lr_factor = 0, 4, 0.01
+    trainer = Trainer(cfg, data, "cpu")
+    result = trainer.fit()
+    test = float(trainer.evaluate(result.model, "test")[METRIC])
+    return {
+        "arm": "best_recipe",
+        "seed": seed,
+        "val": result.value,
+        "test": test,
+        "epochs": args.budget,
+        "trace": [(args.budget, result.value)],
+        "trials": [],
+    }
 
 
-def finetune_control(args, runs: list[dict], data) -> list[dict[str, float]]:
-    """The best arm-d config per seed: no-aug fine-tune vs the same epochs with augmentation."""
-    out = []
-    for run in runs:
-        done = [t for t in run["trials"] if t["state"] == "complete" and t["config"]]
-        if not done:
+def t_interval(xs: list[float]) -> tuple[float, float, float]:
+    from scipy import stats  # type: ignore[import-untyped]
+
+    mean = statistics.fmean(xs)
+    if len(xs) < 2:
+        return mean, math.nan, math.nan
+    half = stats.t.ppf(0.975, len(xs) - 1) * statistics.stdev(xs) / math.sqrt(len(xs))
+    return mean, mean - half, mean + half
+
+
+def wilcoxon_p(diffs: list[float]) -> float:
+    from scipy import stats
+
+    if len(diffs) < 2 or all(d == 0 for d in diffs):
+        return math.nan
+    return float(stats.wilcoxon(diffs).pvalue)
+
+
+def tables(runs: dict[tuple[str, int], dict], arms: list[str]) -> list[str]:
+    lines = [
+        "| arm | seeds | test bal. acc. of the selected config (%), mean [95% CI] "
+        "| val (%) | epochs spent |",
+        "|---|---|---|---|---|",
+    ]
+    for arm in arms:
+        rs = [r for (a, _), r in sorted(runs.items()) if a == arm and r["test"] is not None]
+        if not rs:
             continue
-        best = max(done, key=lambda t: t["value"])
-        from tricks.config import TrickConfig
-
-        cfg = TrickConfig.from_dict({**best["config"]})
-        epochs, lr_factor = cfg.finetune.epochs, cfg.finetune.lr_factor
-        cfg.finetune.epochs = 0
-        trainer = Trainer(cfg, data, "cpu")
-        model = trainer.fit().model
-        row: dict[str, float] = {"seed": run["seed"], "epochs": epochs}
-        for label, augment in (("no_aug", False), ("with_aug", True)):
-            gain, test = _finetune_branch(trainer, model, cfg, lr_factor, epochs, augment)
-            row[f"{label}_val_gain"], row[f"{label}_test"] = gain, test
-        row["before_test"] = float(trainer.evaluate(model, "test")[METRIC]) * 100
-        out.append(row)
-    return out
-
-
-def _finetune_branch(trainer, model, cfg, lr_factor: float, epochs: int, augment: bool):
-    """Fine-tune a copy of ``model`` at the fine-tune LR, with or without augmentation."""
-    m = copy.deepcopy(model)
-    loss_fn = build_loss(cfg.loss, trainer.data.class_counts, cfg.train.epochs, trainer.device)
-    opt = build_optimizer(m, cfg.train, cfg.train.lr * lr_factor)
-    res = no_aug_finetune(
-        m,
-        lambda _e: trainer.batches(augment=augment),
-        loss_fn,
-        opt,
-        lambda mm: float(trainer.evaluate(mm)[METRIC]),
-        epochs,
-    )
-    return res.gain * 100, float(trainer.evaluate(m, "test")[METRIC]) * 100
+        m, lo, hi = t_interval([r["test"] * 100 for r in rs])
+        val = statistics.fmean(r["val"] * 100 for r in rs)
+        spent = statistics.fmean(r["epochs"] for r in rs)
+        lines.append(
+            f"| {arm} | {len(rs)} | {m:.2f} [{lo:.2f}, {hi:.2f}] | {val:.2f} | {spent:.0f} |"
+        )
+    lines += [
+        "",
+        "| arm - tricksearch (paired by seed) | seeds | mean difference (pt) [95% CI] "
+        "| Wilcoxon p |",
+        "|---|---|---|---|",
+    ]
+    for arm in arms:
+        if arm == "tricksearch":
+            continue
+        seeds = sorted(s for (a, s) in runs if a == arm and ("tricksearch", s) in runs)
+        diffs = [(runs[(arm, s)]["test"] - runs[("tricksearch", s)]["test"]) * 100 for s in seeds]
+        if not diffs:
+            continue
+        m, lo, hi = t_interval(diffs)
+        lines.append(
+            f"| {arm} | {len(diffs)} | {m:+.2f} [{lo:+.2f}, {hi:+.2f}] | {wilcoxon_p(diffs):.3f} |"
+        )
+    lines += ["", *recipe_ranking(runs)]
+    return lines
 
 
-def best_by(runs: list[dict], key: str, groups: dict[str, tuple[str, ...]]) -> dict[str, Any]:
-    """Per run (arm x seed), the best completed trial (by val) of each group; mean over runs."""
-    result: dict[str, list[tuple[float, float]]] = {g: [] for g in groups}
-    for run in runs:
-        for g, kinds in groups.items():
-            pool = [
-                t
-                for t in run["trials"]
-                if t["state"] == "complete" and t["config"] and t["config"][key]["kind"] in kinds
-            ]
-            if pool:
-                best = max(pool, key=lambda t: t["value"])
-                result[g].append((best["value"] * 100, (best["test"] or math.nan) * 100))
-    return {
-        g: {"n_seeds": len(v), "val": _ms([a for a, _ in v]), "test": _ms([b for _, b in v])}
-        for g, v in result.items()
-    }
-
-
-def _ms(xs: list[float]) -> str:
-    xs = [x for x in xs if not math.isnan(x)]
-    if not xs:
-        return "-"
-    return (
-        f"{statistics.fmean(xs):.2f} ± {statistics.stdev(xs):.2f}"
-        if len(xs) > 1
-        else f"{xs[0]:.2f}"
-    )
-
-
-def restart_stats(runs: list[dict]) -> dict[str, Any]:
-    restarted = recovered = completed = 0
-    for run in runs:
+def recipe_ranking(runs: dict[tuple[str, int], dict]) -> list[str]:
+    """The warm-start trials: each recipe at the trial length, over every arm and seed."""
+    by: dict[str, list[tuple[float, float]]] = {}
+    for run in runs.values():
         for t in run["trials"]:
-            pruned_restarts = [r for r in t["restarts"] if r["reason"] == "pruned"]
-            if not t["restarts"]:
-                continue
-            restarted += 1
-            completed += t["state"] == "complete"
-            final = t["value"] if t["value"] is not None else t["last"]
-            if pruned_restarts and final is not None and final > pruned_restarts[-1]["value"]:
-                recovered += 1
-    return {
-        "restarted_trials": restarted,
-        "completed_after_restart": completed,
-        "ended_above_last_prune_point": recovered,
-    }
+            if t["recipe"] and t["state"] == "complete" and t["test"] is not None:
+                by.setdefault(t["recipe"], []).append((t["value"] * 100, t["test"] * 100))
+    if not by:
+        return []
+    lines = ["| recipe at the trial length | trials | val (%) | test (%) |", "|---|---|---|---|"]
+    for name, vs in sorted(by.items(), key=lambda kv: statistics.fmean(v for v, _ in kv[1])):
+        lines.append(
+            f"| {name} | {len(vs)} | {statistics.fmean(v for v, _ in vs):.2f} "
+            f"| {statistics.fmean(t for _, t in vs):.2f} |"
+        )
+    return lines
 
 
-def plot(runs: list[dict], path: Path, budget: int) -> None:
-    import matplotlib
+def plot(runs: dict[tuple[str, int], dict], path: Path, budget: int) -> None:
+    """Best validation balanced accuracy so far vs epochs spent, mean and 95% band per arm."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    # The last trial may overrun the budget by a few epochs; show it to its end.
-    last = max([budget, *(s for r in runs for s, _ in r["trace"])])
-    grid = list(range(1, last + 1))
-    for arm in sorted({r["arm"] for r in runs}):
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    grid = list(range(1, budget + 1, max(1, budget // 100)))
+    for arm in ARMS:
         curves = []
-        for r in (r for r in runs if r["arm"] == arm):
-            values = []
+        for (a, _), r in sorted(runs.items()):
+            if a != arm:
+                continue
+            curve = []
             for e in grid:
                 seen = [v for s, v in r["trace"] if s <= e and v >= 0]
-                values.append(seen[-1] * 100 if seen else math.nan)
-            curves.append(values)
-        # Mean over seeds only where every seed has a completed trial: no dips from averaging
-        # over a changing set of seeds.
-        mean = [
-            statistics.fmean([c[i] for c in curves])
-            if all(not math.isnan(c[i]) for c in curves)
-            else math.nan
-            for i in range(len(grid))
-        ]
-        style = "o" if arm == "a" else "-"
-        ax.plot(grid, mean, style, label=f"{arm} ({len(curves)} seeds)")
+                curve.append(seen[-1] * 100 if seen else math.nan)
+            curves.append(curve)
+        if not curves:
+            continue
+        points = [[c[i] for c in curves] for i in range(len(grid))]
+        ok = [i for i, p in enumerate(points) if not any(math.isnan(x) for x in p)]
+        if not ok:
+            continue
+        bands = [t_interval(points[i]) for i in ok]
+        xs = [grid[i] for i in ok]
+        if arm == "best_recipe":
+            ax.errorbar(xs, [b[0] for b in bands], fmt="o", label=f"{arm} ({len(curves)} seeds)")
+            continue
+        ax.plot(xs, [b[0] for b in bands], label=f"{arm} ({len(curves)} seeds)")
+        if len(curves) > 1:
+            ax.fill_between(xs, [b[1] for b in bands], [b[2] for b in bands], alpha=0.15)
     ax.set_xlabel("training epochs spent (all trials, restarts and fine-tunes included)")
     ax.set_ylabel("best validation balanced accuracy so far (%)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.legend(fontsize=7)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 seed, 24-epoch budget")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--budget", type=int, default=60, help="epochs per arm and seed")
-    parser.add_argument("--epochs", type=int, default=6, help="training epochs of one trial")
-    parser.add_argument("--max-per-class", type=int, default=3000)
-    parser.add_argument("--val-per-class", type=int, default=300)
-    parser.add_argument("--arms", default="a,b,c,d0,d,e")
+    parser.add_argument("--quick", action="store_true", help="1 seed, subset, 3 arms, ~5 min")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--startup", type=int, default=5, help="TPE n_startup_trials")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=0,
+        help="epochs per arm and seed (default: 3 x startup trials of epochs + 4 fine-tune epochs)",
+    )
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs of one trial")
+    parser.add_argument("--max-per-class", type=int, default=0, help="head class size; 0 = all")
+    parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--out", default="benchmarks/results")
-    parser.add_argument("--replot", metavar="JSON", help="redraw the figure from a results file")
+    parser.add_argument("--report", action="store_true", help="only tabulate stored results")
     args = parser.parse_args()
-    if args.replot:
-        saved = json.loads(Path(args.replot).read_text())
-        plot(saved["runs"], Path(args.replot).with_suffix(".png"), saved["args"]["budget"])
-        return
     if args.quick:
-        args.seeds, args.budget, args.epochs = 1, 24, 3
+        args.seeds, args.epochs, args.max_per_class, args.startup = 1, 3, 1000, 2
+        args.arms = "tricksearch,tpe_median,best_recipe"
+    args.budget = args.budget or 3 * args.startup * (args.epochs + 4)
+    tag = "quick" if args.quick else "full"
+    out = Path(args.out)
+    store = out / f"search_efficiency_{tag}"
+    store.mkdir(parents=True, exist_ok=True)
+    arms = args.arms.split(",")
     torch.set_num_threads(2)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = make_spec(args, "d", 0)
-    data = load_bundle(spec.base.data, seed=0)
-    print(f"data: {len(data.y_train)} train images {data.class_counts}", flush=True)
-    runs = []
-    start = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
+    if not args.report:
+        data = load_bundle(make_spec(args, "tricksearch", 0).base.data, seed=0)
+        print(f"data: {len(data.y_train)} train images; budget {args.budget} epochs", flush=True)
         for seed in range(args.seeds):
-            for arm in args.arms.split(","):
+            for arm in arms:
+                path = store / f"{arm}-{seed}.json"
+                if path.exists():
+                    continue
                 t0 = time.monotonic()
-                run = run_arm(args, arm, seed, data, Path(tmp))
-                runs.append(run)
+                if arm == "best_recipe":
+                    run = run_recipe(args, seed, data)
+                else:
+                    run = run_search(args, arm, seed, data, store / f"{arm}-{seed}.db")
+                run["seconds"] = time.monotonic() - t0
+                path.write_text(json.dumps(run, default=str))
                 print(
-                    f"seed {seed} arm {arm}: best val {run['val'] * 100:.2f} test "
-                    f"{(run['test'] or math.nan) * 100:.2f} epochs {run['epochs']} "
-                    f"({time.monotonic() - t0:.0f}s)",
+                    f"seed {seed} {arm}: val {run['val'] * 100:.2f} test "
+                    f"{(run['test'] or math.nan) * 100:.2f} ({run['seconds']:.0f}s)",
                     flush=True,
                 )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tag = "quick" if args.quick else "full"
-    rows = [
-        "| arm | best val bal. acc. (%) | its test bal. acc. (%) | epochs to within 0.5 pt "
-        "of final best | epochs spent |",
-        "|---|---|---|---|---|",
-    ]
-    for arm in args.arms.split(","):
-        rs = [r for r in runs if r["arm"] == arm]
-        to_within = [epochs_to_within(r["trace"], r["val"]) for r in rs]
-        rows.append(
-            f"| {arm} | {_ms([r['val'] * 100 for r in rs])} | "
-            f"{_ms([(r['test'] or math.nan) * 100 for r in rs])} | "
-            f"{_ms([float(x) for x in to_within])} | {_ms([float(r['epochs']) for r in rs])} |"
-        )
-    search_runs = [r for r in runs if r["arm"] != "a"]
-    d_runs = [r for r in runs if r["arm"] == "d"]
-    ft = finetune_control(args, d_runs, data)
-    focal = best_by(
-        search_runs,
-        "loss",
-        {
-            "focal kinds": ("focal", "weighted_focal", "sigmoid_focal"),
-            "weighted_ce": ("weighted_ce",),
-            "ce": ("ce",),
-        },
-    )
-    sched = best_by(search_runs, "schedule", {"tanh": ("tanh",), "cosine": ("cosine",)})
-    rs = restart_stats([r for r in runs if r["arm"] in ("d", "e")])
-    plot(runs, out / f"search_efficiency_{tag}.png", args.budget)
+    runs = {}
+    for p in sorted(store.glob("*.json")):
+        r = json.loads(p.read_text())
+        runs[(r["arm"], r["seed"])] = r
+    hours = sum(r.get("seconds", 0) for r in runs.values()) / 3600
     lines = [
-        f"Budget {args.budget} epochs per arm and seed, {args.seeds} seed(s), trials of "
-        f"{args.epochs} epochs; mean ± std over seeds. Wall time {time.monotonic() - start:.0f}s.",
+        f"Budget {args.budget} epochs per arm and seed, trials of {args.epochs} epochs "
+        f"(+ fine-tune where the arm has it), TPE n_startup_trials {args.startup}; "
+        f"{len(runs)} (arm, seed) runs stored, {hours:.1f} h of compute on two CPU cores.",
         "",
-        *rows,
-        "",
-        "No-aug fine-tune vs the same epochs with augmentation (best arm-d config):",
-        "",
-        "| seed | epochs | val gain no-aug (pt) | val gain with aug (pt) | test before (%) "
-        "| test no-aug (%) | test with aug (%) |",
-        "|---|---|---|---|---|---|---|",
+        *tables(runs, arms),
     ]
-    lines += [
-        f"| {r['seed']} | {r['epochs']} | {r['no_aug_val_gain']:+.2f} "
-        f"| {r['with_aug_val_gain']:+.2f}"
-        f" | {r['before_test']:.2f} | {r['no_aug_test']:.2f} | {r['with_aug_test']:.2f} |"
-        for r in ft
-    ]
-    lines += [
-        "",
-        "Best trial per loss group (arms b-e, per seed, selected on val):",
-        "",
-        "| group | runs (arm x seed) | val (%) | test (%) |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {g} | {v['n_seeds']} | {v['val']} | {v['test']} |" for g, v in focal.items()]
-    lines += ["", "| schedule | runs (arm x seed) | val (%) | test (%) |", "|---|---|---|---|"]
-    lines += [f"| {g} | {v['n_seeds']} | {v['val']} | {v['test']} |" for g, v in sched.items()]
-    lines += [
-        "",
-        f"Restarts (arms d, e): {rs['restarted_trials']} trials restarted, "
-        f"{rs['completed_after_restart']} of them completed, "
-        f"{rs['ended_above_last_prune_point']} ended above their last pruning point.",
-    ]
+    plot(runs, out / f"search_efficiency_{tag}.png", args.budget)
     (out / f"search_efficiency_{tag}.md").write_text("\n".join(lines) + "\n")
-    (out / f"search_efficiency_{tag}.json").write_text(
-        json.dumps(
-            {
-                "args": vars(args),
-                "runs": runs,
-                "finetune_control": ft,
-                "by_loss": focal,
-                "by_schedule": sched,
-                "restarts": rs,
-            },
-            indent=1,
-            default=str,
-        )
-    )
     print("\n".join(lines))
 
 

@@ -64,6 +64,11 @@ def _build_parser() -> argparse.ArgumentParser:
         help="artifact store folder (default: beside a file storage)",
     )
     p.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="per-epoch trial checkpoints (default: <db>_checkpoints beside a file storage)",
+    )
+    p.add_argument(
         "--no-dashboard",
         action="store_true",
         help="skip trial notes and artifacts for optuna-dashboard",
@@ -185,6 +190,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str], torch_ready: float) 
         torch_ready=torch_ready,
         warm_start=args.warm_start,
         accept_changed_study=args.accept_changed_study,
+        checkpoint_dir=args.checkpoint_dir,
     )
     if args.workers > 1:
         from search.workers import spawn_workers

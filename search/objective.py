@@ -10,13 +10,14 @@ from typing import Any
 
 import optuna
 
+from search.checkpoints import CheckpointStore, root_trial_number
 from search.pruner import RestartOnPrunePruner
 from search.space import suggest_config
 from search.study_file import StudySpec
 from tricks.config import TrickConfig
 from tricks.data import DataBundle
 from tricks.restart import Decision, RestartEvent, RestartReason
-from tricks.trainer import EpochEnd, Trainer, TrainingStopped, TrainResult
+from tricks.trainer import EpochEnd, Listener, Trainer, TrainingStopped, TrainResult
 
 __all__ = ["Objective", "TrialOutcome"]
 
@@ -57,6 +58,8 @@ class Objective:
         torch_ready: ``time.perf_counter()`` when this process had imported torch; the
             first trial records the seconds from then to its first batch as
             ``user_attrs["startup_seconds"]``.
+        checkpoints: Where each training epoch's state is kept; a retried trial
+            continues from its original's last checkpoint (``resumed_after_epoch``).
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class Objective:
         on_epoch: Callable[[int, Any], None] | None = None,
         after_trial: TrialHook | None = None,
         torch_ready: float | None = None,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         self.spec = spec
         self.data = data
@@ -74,6 +78,7 @@ class Objective:
         self.on_epoch = on_epoch
         self.after_trial = after_trial
         self.torch_ready = torch_ready
+        self.checkpoints = checkpoints
 
     def __call__(self, trial: optuna.Trial) -> float:
         steps_per_epoch = math.ceil(len(self.data.y_train) / self.spec.base.train.batch_size)
@@ -81,76 +86,87 @@ class Objective:
         trial.set_user_attr("trick_config", config.to_dict())
         trial.set_user_attr("max_restarts", config.restart.max_restarts)
         trial.set_user_attr("train_epochs", config.train.epochs)
-        trial.set_user_attr("restarts", [])
-        pruner = trial.study.pruner
-        restarts: list[dict[str, Any]] = []
-        curve: list[dict[str, Any]] = []
-
-        def listen(event: object) -> str | None:
-            if isinstance(event, EpochEnd):
-                curve.append(
-                    {
-                        "epoch": event.epoch,
-                        "phase": event.phase,
-                        "value": event.value,
-                        "lr": event.lr,
-                        "loss": event.train_loss,
-                        "seconds": event.seconds,
-                    }
-                )
-                if self.torch_ready is not None:  # this process's first epoch
-                    started = time.perf_counter() - event.seconds - self.torch_ready
-                    trial.set_user_attr("startup_seconds", started)
-                    self.torch_ready = None
-                if self.on_epoch is not None:
-                    self.on_epoch(trial.number, event)
-                if not math.isfinite(event.value):
-                    return None  # the trainer restarts or stops on divergence itself
-                trial.report(event.value, event.epoch)
-                if event.phase != "train":
-                    return None
-                if trial.should_prune():
-                    reason = "pruned"
-                    if isinstance(pruner, RestartOnPrunePruner):
-                        reason = pruner.decision(trial.number)[1]
-                    raise optuna.TrialPruned(f"epoch {event.epoch}: {reason}")
-                if isinstance(pruner, RestartOnPrunePruner):
-                    decision, _ = pruner.decision(trial.number)
-                    if decision is Decision.RESTART:
-                        return RestartReason.PRUNED.value
-            elif isinstance(event, RestartEvent):
-                restarts.append(event.to_dict())
-                trial.set_user_attr("restarts", restarts)
-            return None
-
+        root, resume = self._resume_point(trial)
         outcome = TrialOutcome(
             config,
-            curve,
-            restarts,
+            [_curve_row(EpochEnd(**e)) for e in resume["history"]] if resume else [],
+            list(resume["controller"]["events"]) if resume else [],
             classes=self.data.classes,
             class_counts=self.data.class_counts,
             recipe=trial.user_attrs.get("recipe"),
         )
+        trial.set_user_attr("restarts", outcome.restarts)
+        if resume is not None:
+            trial.set_user_attr("resumed_after_epoch", resume["epoch"])
+        save = None
+        if self.checkpoints is not None:
+            store = self.checkpoints
+            save = lambda state: store.save(root, state)  # noqa: E731
         trainer = Trainer(config, self.data, self.device)
         try:
-            outcome.result = trainer.fit(listen)
+            outcome.result = trainer.fit(self._listener(trial, outcome), save, resume)
         except TrainingStopped as exc:
             outcome.pruned_reason = f"{exc.reason} with no restart left"
-            self._finish(trial, outcome)
+            self._finish(trial, outcome, root)
             raise optuna.TrialPruned(str(exc)) from None
         except optuna.TrialPruned as exc:
             outcome.pruned_reason = str(exc)
-            self._finish(trial, outcome)
+            self._finish(trial, outcome, root)
             raise
         result = outcome.result
         trial.set_user_attr("pre_finetune_value", result.pre_finetune_value)
         trial.set_user_attr(
             "val_metrics", {k: v for k, v in result.metrics.items() if k != "confusion"}
         )
-        self._finish(trial, outcome)
+        self._finish(trial, outcome, root)
         return result.value
 
-    def _finish(self, trial: optuna.Trial, outcome: TrialOutcome) -> None:
+    def _resume_point(self, trial: optuna.Trial) -> tuple[int, dict[str, Any] | None]:
+        """The checkpoint key of this trial (a retry continues its original) and its state."""
+        if self.checkpoints is None:
+            return trial.number, None
+        frozen = trial.study.get_trials(deepcopy=False)[trial.number]
+        root = root_trial_number(frozen)
+        return root, self.checkpoints.load(root)
+
+    def _listener(self, trial: optuna.Trial, outcome: TrialOutcome) -> Listener:
+        """Report each epoch, turn the pruner's answer into a restart or a prune."""
+        pruner = trial.study.pruner
+
+        def listen(event: object) -> str | None:
+            if isinstance(event, RestartEvent):
+                outcome.restarts.append(event.to_dict())
+                trial.set_user_attr("restarts", outcome.restarts)
+            if not isinstance(event, EpochEnd):
+                return None
+            outcome.curve.append(_curve_row(event))
+            if self.torch_ready is not None:  # this process's first epoch
+                started = time.perf_counter() - event.seconds - self.torch_ready
+                trial.set_user_attr("startup_seconds", started)
+                self.torch_ready = None
+            if self.on_epoch is not None:
+                self.on_epoch(trial.number, event)
+            if not math.isfinite(event.value):
+                return None  # the trainer restarts or stops on divergence itself
+            trial.report(event.value, event.epoch)
+            if event.phase != "train":
+                return None
+            if trial.should_prune():
+                reason = "pruned"
+                if isinstance(pruner, RestartOnPrunePruner):
+                    reason = pruner.decision(trial.number)[1]
+                raise optuna.TrialPruned(f"epoch {event.epoch}: {reason}")
+            if isinstance(pruner, RestartOnPrunePruner):
+                decision, _ = pruner.decision(trial.number)
+                if decision is Decision.RESTART:
+                    return RestartReason.PRUNED.value
+            return None
+
+        return listen
+
+    def _finish(self, trial: optuna.Trial, outcome: TrialOutcome, root: int) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.remove(root)  # finished: nothing to resume
         trial.set_user_attr("curve", outcome.curve)
         if outcome.pruned_reason is not None:
             trial.set_user_attr("pruned_reason", outcome.pruned_reason)
@@ -158,3 +174,14 @@ class Objective:
             start = time.perf_counter()
             self.after_trial(trial, outcome)
             trial.set_user_attr("after_trial_seconds", time.perf_counter() - start)
+
+
+def _curve_row(event: EpochEnd) -> dict[str, Any]:
+    return {
+        "epoch": event.epoch,
+        "phase": event.phase,
+        "value": event.value,
+        "lr": event.lr,
+        "loss": event.train_loss,
+        "seconds": event.seconds,
+    }

@@ -17,12 +17,13 @@ import optuna
 from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
 
+from search.checkpoints import CheckpointStore, checkpoint_dir
 from search.claim import claim_lock
 from search.errors import UsageError
 from search.objective import Objective
 from search.pruner import wrap_pruner
 from search.recipes import enqueue_recipes
-from search.storage import artifact_dir, open_storage, parse_url, redact
+from search.storage import artifact_dir, open_storage, parse_url, redact, retry_callback
 from search.study_file import StudySpec, make_pruner, make_sampler
 
 __all__ = ["Interrupted", "RunOptions", "finished_count", "open_study", "run_study"]
@@ -53,6 +54,7 @@ class RunOptions:
     torch_ready: float | None = None  # time.perf_counter() when torch was imported
     warm_start: bool | None = None  # None: the study file's [study] warm_start
     accept_changed_study: bool = False  # resume although the study file was edited
+    checkpoint_dir: str | None = None  # default: beside a file storage
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -269,6 +271,7 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         if not opts.worker:
             annotate_study(study, spec, data.classes, data.class_counts)
     progress = _Progress(opts.n_trials, finished_count(study), opts.quiet, opts.worker)
+    folder = Path(opts.checkpoint_dir) if opts.checkpoint_dir else checkpoint_dir(opts.storage)
     objective = Objective(
         spec,
         data,
@@ -276,6 +279,7 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         on_epoch=progress.epoch,
         after_trial=recorder,
         torch_ready=opts.torch_ready,
+        checkpoints=CheckpointStore(folder, opts.study_name),
     )
     previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     start = time.monotonic()
@@ -307,7 +311,8 @@ def _run_one(study: optuna.Study, trial: optuna.Trial, objective: Objective) -> 
             study.tell(trial, state=TrialState.PRUNED)
         except Interrupted as exc:
             trial.set_user_attr("fail_reason", f"interrupted by {exc}")
-            study.tell(trial, state=TrialState.FAIL)
+            frozen = study.tell(trial, state=TrialState.FAIL)
+            retry_callback()(study, frozen)  # the rerun continues it from its checkpoint
             raise
         except Exception as exc:  # OOM, a data error...: record it, keep the study going
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:500])

@@ -13,7 +13,7 @@ from sqlalchemy.exc import ArgumentError
 
 from search.errors import UsageError
 
-__all__ = ["StorageURL", "artifact_dir", "open_storage", "parse_url", "redact"]
+__all__ = ["StorageURL", "artifact_dir", "open_storage", "parse_url", "redact", "retry_callback"]
 
 _SCHEMES = ("sqlite", "postgresql", "mysql", "journal")
 
@@ -113,14 +113,23 @@ def open_storage(
     if heartbeat:
         kwargs["heartbeat_interval"] = heartbeat_interval
         kwargs["grace_period"] = 3 * heartbeat_interval
-        kwargs["heartbeat_stale_trial_callback"] = optuna.storages.RetryHeartbeatStaleTrialCallback(
-            max_retry=1
-        )
+        kwargs["heartbeat_stale_trial_callback"] = retry_callback()
     try:
         return optuna.storages.RDBStorage(url, **kwargs)
     except Exception as exc:  # SQLAlchemy raises many types for a bad URL or a dead server
         message = parsed.scrub(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
         raise UsageError(f"cannot open storage {parsed.redacted()}: {message}") from None
+
+
+#: Retries a stale (killed) trial: same parameters, its reports kept; the objective then
+#: continues it from its last checkpoint. Up to 3 retries of one trial.
+MAX_RETRIES = 3
+
+
+def retry_callback() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
+    return optuna.storages.RetryHeartbeatStaleTrialCallback(
+        max_retry=MAX_RETRIES, inherit_intermediate_values=True
+    )
 
 
 def _enable_wal(path: Path) -> None:

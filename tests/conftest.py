@@ -55,7 +55,7 @@ def run_cli(
     )
 
 
-def start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
+def start_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Start the real CLI in the background (for servers, workers and signals)."""
     return subprocess.Popen(
         [sys.executable, "-m", "search.cli", *args],
@@ -63,7 +63,7 @@ def start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **(env or {})},
     )
 
 

@@ -128,3 +128,35 @@ def test_channels_last_by_default_and_same_numbers_as_nchw(tiny_data) -> None:
     other.load_state_dict(model.state_dict())
     a, b = auto.evaluate(model), nchw.evaluate(other)
     assert a["confusion"] == b["confusion"]
+
+
+def test_resuming_from_a_checkpoint_ends_exactly_as_an_uninterrupted_run(
+    tiny_data, tmp_path
+) -> None:
+    cfg = tiny_config(
+        train={"epochs": 4},
+        restart={"max_restarts": 1, "lr_factor": 0.5, "replay": [{"epoch": 0, "reason": "x"}]},
+    )
+    epochs: list[int] = []
+
+    def save(state: dict) -> None:  # the state shares the live tensors: write it at once
+        epochs.append(state["epoch"])
+        torch.save(state, tmp_path / f"{state['epoch']}.pt")
+
+    whole = Trainer(cfg, tiny_data).fit(checkpoint=save)
+    assert epochs == [0, 1, 2, 3]
+    # After epoch 1 (a restart behind it), through a file, into a fresh trainer and process state.
+    path = tmp_path / "1.pt"
+    torch.manual_seed(1234)
+    resumed_events: list = []
+    resumed = Trainer(cfg, tiny_data).fit(
+        listener=resumed_events.append, resume=torch.load(path, weights_only=True)
+    )
+    assert resumed.value == whole.value and resumed.pre_finetune_value == whole.pre_finetune_value
+    for a, b in zip(resumed.model.parameters(), whole.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    # Only the remaining epochs were trained; the history is whole.
+    trained = [e.epoch for e in resumed_events if isinstance(e, EpochEnd) and e.phase == "train"]
+    assert trained == [2, 3]
+    assert [e.epoch for e in resumed.history] == [e.epoch for e in whole.history]
+    assert [r.epoch for r in resumed.restarts] == [0]

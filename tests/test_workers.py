@@ -210,3 +210,67 @@ def test_any_sqlite_url_is_locked_and_a_worker_never_spawns_workers(tmp_path: Pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "started" not in proc.stderr  # before the fix: "started 2 workers", and on
     assert len(optuna.load_study(study_name="quickstart", storage=url).trials) == 5
+
+
+def checkpoint_files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("trial-*.pt")) if folder.exists() else []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "sigint"])
+def test_a_stopped_trial_resumes_from_its_last_checkpoint(
+    storage_url: str, tmp_path: Path, sig: signal.Signals
+) -> None:
+    name = f"resume-{uuid.uuid4().hex[:8]}"
+    args = (
+        "run", QUICKSTART, "--storage", storage_url, "--study-name", name, "--n-trials", "1",
+        "--heartbeat", "1", "--quiet", "--checkpoint-dir", str(tmp_path / "ckpt"), *TINY_STUDY,
+        "--set", "train.epochs=12", "--set", "pruner.name='NopPruner'", "--set", "pruner.kwargs={}",
+    )  # fmt: skip
+    env = {"TRICKSEARCH_THREADS": "1"}  # the reference below trains with one thread too
+    victim = start_cli(*args, cwd=tmp_path, env=env)
+    folder = tmp_path / "ckpt" / name
+    ckpt = wait_for(lambda: checkpoint_files(folder), every=0.05)[0]
+    wait_for(lambda: torch_epoch(ckpt) >= 1, every=0.05)
+    victim.send_signal(sig)
+    assert victim.wait(timeout=60) == (130 if sig == signal.SIGINT else -signal.SIGKILL)
+    if sig == signal.SIGKILL:
+        time.sleep(3.5)  # three missed heartbeats: the trial is stale
+    proc = run_cli(*args, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = optuna.load_study(study_name=name, storage=storage_url)
+    killed, retry = study.trials
+    assert killed.state == TrialState.FAIL and retry.system_attrs["failed_trial"] == 0
+    assert retry.state == TrialState.COMPLETE
+    resumed = retry.user_attrs["resumed_after_epoch"]
+    assert resumed >= 1
+    # Only the remaining epochs were trained by the retry; the curve and reports are whole.
+    assert [row["epoch"] for row in retry.user_attrs["curve"]] == list(range(13))
+    assert sorted(retry.intermediate_values) == list(range(13))
+    assert checkpoint_files(tmp_path / "ckpt") == []
+    # On the CPU the value equals that of the same trial trained without interruption.
+    assert retry.value == uninterrupted_value(retry)
+
+
+def torch_epoch(path: Path) -> int:
+    import torch
+
+    try:
+        return int(torch.load(path, weights_only=True)["epoch"])
+    except Exception:  # replaced while reading
+        return -1
+
+
+def uninterrupted_value(trial: optuna.trial.FrozenTrial) -> float:
+    import torch
+
+    from tricks import TrickConfig, load_bundle, train
+
+    raw = dict(trial.user_attrs["trick_config"])
+    raw["restart"] = {**raw["restart"], "replay": trial.user_attrs["restarts"]}
+    config = TrickConfig.from_dict(raw)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return train(config, load_bundle(config.data, seed=config.train.seed)).value
+    finally:
+        torch.set_num_threads(threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from typing import Any
 
 __all__ = ["Decision", "RestartController", "RestartEvent", "RestartReason"]
 
@@ -151,6 +152,20 @@ class RestartController:
         if self.restarts_left <= 0 or epochs_left <= 0:
             return Decision.STOP, reason
         return Decision.RESTART, reason
+
+    def state_dict(self) -> dict[str, Any]:
+        """What :meth:`load_state_dict` needs to continue exactly (a checkpoint's part)."""
+        events = [e.to_dict() for e in self.events]
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "events": events,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.events = [RestartEvent(**e) for e in state["events"]]
 
     def record(self, epoch: int, reason: str, lr_before: float, value: float) -> RestartEvent:
         """Record a restart the loop performed; returns the event with the new peak LR."""

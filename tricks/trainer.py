@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from tricks.restart import Decision, RestartController, RestartEvent
 from tricks.schedules import ScheduleLR
 
 __all__ = [
+    "Checkpoint",
     "EpochEnd",
     "Event",
     "Listener",
@@ -51,6 +53,8 @@ class EpochEnd:
 Event = EpochEnd | RestartEvent | FinetuneResult
 #: Receives every event; may return a restart reason (e.g. "pruned") after an ``EpochEnd``.
 Listener = Callable[[Event], str | None]
+#: Receives the training state after every main-phase epoch (see ``Trainer.snapshot``).
+Checkpoint = Callable[[dict[str, Any]], None]
 
 
 class TrainingStopped(RuntimeError):
@@ -159,15 +163,27 @@ class Trainer:
         return ScheduleLR(optimizer, sched.kind, warmup, phase, peak_lr, sched.min_lr_factor)
 
     # -- the run ---------------------------------------------------------------------------
-    def fit(self, listener: Listener | None = None) -> TrainResult:
+    def fit(
+        self,
+        listener: Listener | None = None,
+        checkpoint: Checkpoint | None = None,
+        resume: dict[str, Any] | None = None,
+    ) -> TrainResult:
         """Main training with restarts, then the no-aug fine-tune.
+
+        Args:
+            listener: Receives every event (see :data:`Listener`).
+            checkpoint: Called with :meth:`snapshot`'s state after every training epoch;
+                the state shares the live tensors, so write it (``torch.save``) at once.
+            resume: A state ``checkpoint`` received: training continues after its epoch
+                and, on the CPU, ends exactly as an uninterrupted run would.
 
         Raises:
             TrainingStopped: A divergence or outside request came with no restart left.
         """
         emit: Listener = listener or (lambda event: None)
         model = self.build_model()
-        main = self.train_phase(model, emit)
+        main = self.train_phase(model, emit, checkpoint, resume)
         metric = self.config.train.metric
         pre = main.metrics if main.metrics is not None else self.evaluate(model)
         pre_value = float(pre[metric])
@@ -188,7 +204,13 @@ class Trainer:
             self.steps_per_epoch,
         )
 
-    def train_phase(self, model: nn.Module, emit: Listener) -> MainPhase:
+    def train_phase(
+        self,
+        model: nn.Module,
+        emit: Listener,
+        checkpoint: Checkpoint | None = None,
+        resume: dict[str, Any] | None = None,
+    ) -> MainPhase:
         """``train.epochs`` augmented epochs; restarts on plateaus, divergence and requests.
 
         A restart is only granted while training epochs remain after it; it restores
@@ -196,17 +218,17 @@ class Trainer:
         ``restart.lr_factor`` and runs the schedule again over the remaining steps.
         """
         cfg = self.config
-        counts = self.data.class_counts
         init_state = copy.deepcopy(model.state_dict())
-        state = MainPhase(cfg.train.lr, _controller(cfg))
+        state = MainPhase(cfg.train.lr, _controller(cfg), cfg.train.epochs * self.steps_per_epoch)
         optimizer = build_optimizer(model, cfg.train, state.peak_lr)
-        scheduler = self._scheduler(
-            optimizer, state.peak_lr, cfg.train.epochs * self.steps_per_epoch
-        )
-        best_state: dict[str, Tensor] | None = None
-        for epoch in range(cfg.train.epochs):
+        scheduler = self._scheduler(optimizer, state.peak_lr, state.schedule_steps)
+        first = 0
+        if resume is not None:
+            optimizer, scheduler = self._restore(resume, model, state)
+            first = resume["epoch"] + 1
+        for epoch in range(first, cfg.train.epochs):
             start = time.perf_counter()
-            loss_fn = build_loss(cfg.loss, counts, epoch, self.device)
+            loss_fn = build_loss(cfg.loss, self.data.class_counts, epoch, self.device)
             lr = optimizer.param_groups[0]["lr"]
             batches = self.batches(cfg.train.augment)
             loss, finite = train_one_epoch(
@@ -225,21 +247,65 @@ class Trainer:
                 epoch, value, not finite, request, epochs_left
             )
             if finite and state.controller.best_epoch == epoch:
-                best_state = copy.deepcopy(model.state_dict())
+                state.best_state = copy.deepcopy(model.state_dict())
             if decision is Decision.STOP:
                 raise TrainingStopped(str(reason), epoch, list(state.controller.events))
             if decision is Decision.RESTART:
                 restart = state.controller.record(epoch, str(reason), state.peak_lr, value)
                 state.peak_lr = restart.lr_after
-                use_best = cfg.restart.on_restart == "best" and best_state is not None
-                model.load_state_dict(best_state if use_best and best_state else init_state)
+                use_best = cfg.restart.on_restart == "best" and state.best_state is not None
+                model.load_state_dict(state.best_state if use_best else init_state)  # type: ignore[arg-type]
                 state.metrics = None
                 emit(restart)
+                state.schedule_steps = epochs_left * self.steps_per_epoch
                 optimizer = build_optimizer(model, cfg.train, state.peak_lr)
-                scheduler = self._scheduler(
-                    optimizer, state.peak_lr, epochs_left * self.steps_per_epoch
-                )
+                scheduler = self._scheduler(optimizer, state.peak_lr, state.schedule_steps)
+            if checkpoint is not None:
+                checkpoint(self.snapshot(epoch, model, optimizer, scheduler, state))
         return state
+
+    def snapshot(
+        self,
+        epoch: int,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: ScheduleLR,
+        state: MainPhase,
+    ) -> dict[str, Any]:
+        """Everything needed to continue after ``epoch`` exactly: weights, optimizer, schedule,
+        restart controller, random generators, history. Plain tensors and containers, so
+        ``torch.load(..., weights_only=True)`` reads it."""
+        return {
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"},
+            "peak_lr": state.peak_lr,
+            "schedule_steps": state.schedule_steps,
+            "controller": state.controller.state_dict(),
+            "best_state": state.best_state,
+            "metrics": state.metrics,
+            "history": [dataclasses.asdict(e) for e in state.history],
+            "generator": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def _restore(
+        self, saved: dict[str, Any], model: nn.Module, state: MainPhase
+    ) -> tuple[torch.optim.Optimizer, ScheduleLR]:
+        """Put a :meth:`snapshot` back; returns the optimizer and schedule to continue with."""
+        model.load_state_dict(saved["model"])
+        state.peak_lr, state.schedule_steps = saved["peak_lr"], saved["schedule_steps"]
+        state.controller.load_state_dict(saved["controller"])
+        state.best_state, state.metrics = saved["best_state"], saved["metrics"]
+        state.history = [EpochEnd(**e) for e in saved["history"]]
+        optimizer = build_optimizer(model, self.config.train, state.peak_lr)
+        scheduler = self._scheduler(optimizer, state.peak_lr, state.schedule_steps)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict({**scheduler.state_dict(), **saved["scheduler"]})
+        self.gen.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        return optimizer, scheduler
 
     def finetune_phase(
         self,
@@ -300,12 +366,14 @@ class Trainer:
 
 @dataclass
 class MainPhase:
-    """What the main training phase leaves behind: current peak LR, restarts, history."""
+    """The main phase's state: current peak LR, schedule length, restarts, best weights."""
 
     peak_lr: float
     controller: RestartController
+    schedule_steps: int  # length of the schedule now running (shorter after a restart)
     metrics: dict[str, Any] | None = None  # of the model as it is now; None after a restart
     history: list[EpochEnd] = field(default_factory=list)
+    best_state: dict[str, Tensor] | None = None
 
 
 def _controller(cfg: TrickConfig) -> RestartController:

@@ -1,0 +1,65 @@
+"""Per-epoch trial checkpoints, so a killed or interrupted trial resumes where it stopped."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+from search.storage import parse_url
+
+__all__ = ["CheckpointStore", "checkpoint_dir", "root_trial_number"]
+
+
+def checkpoint_dir(url: str) -> Path:
+    """``<db name>_checkpoints/`` beside a file storage, else ``./tricksearch_checkpoints``.
+
+    Workers on several machines need a folder they all see (``run --checkpoint-dir``).
+    """
+    file = parse_url(url).file
+    if file is not None:
+        return file.parent / f"{file.stem}_checkpoints"
+    return Path("tricksearch_checkpoints")
+
+
+def root_trial_number(trial: optuna.trial.FrozenTrial) -> int:
+    """The trial a retry continues: Optuna's retry callback records it as ``failed_trial``."""
+    number = RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+    return trial.number if number is None else number
+
+
+class CheckpointStore:
+    """One file per running trial, ``<folder>/<study>/trial-<root number>.pt``.
+
+    Each epoch's state replaces the last (written to a temporary file, then renamed,
+    so a kill never leaves a torn checkpoint); a finished trial's file is removed. So
+    the folder holds at most one checkpoint per running or failed-and-waiting trial.
+    """
+
+    def __init__(self, folder: str | Path, study_name: str) -> None:
+        self.folder = Path(folder) / study_name
+
+    def path(self, root: int) -> Path:
+        return self.folder / f"trial-{root}.pt"
+
+    def save(self, root: int, state: dict[str, Any]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".trial-{root}.{os.getpid()}.tmp"
+        torch.save(state, tmp)
+        tmp.replace(self.path(root))
+
+    def load(self, root: int) -> dict[str, Any] | None:
+        path = self.path(root)
+        if not path.is_file():
+            return None
+        try:
+            return dict(torch.load(path, weights_only=True))
+        except (OSError, RuntimeError, EOFError):
+            return None  # unreadable: start the trial over rather than fail it
+
+    def remove(self, root: int) -> None:
+        self.path(root).unlink(missing_ok=True)
