@@ -13,7 +13,6 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.trial import TrialState
 
-from search.figures import learning_curve_png, per_class_png
 from search.objective import TrialOutcome
 from search.storage import artifact_dir, open_storage, redact
 
@@ -104,6 +103,8 @@ class TrialRecorder:
     def __call__(self, trial: optuna.Trial, outcome: TrialOutcome) -> None:
         from optuna_dashboard import save_note
 
+        from search.figures import learning_curve_png, per_class_png  # matplotlib: not at start
+
         save_note(trial, trial_note(trial.number, outcome, self.metric))
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -161,7 +162,6 @@ def study_note(study: optuna.Study, spec: Any, classes: list[str], counts: list[
 
 def annotate_study(study: optuna.Study, spec: Any, classes: list[str], counts: list[int]) -> None:
     """Study note and study-level plotly graphs (fine-tune gain, restarted vs not)."""
-    import plotly.graph_objects as go
     from optuna_dashboard import save_note, save_plotly_graph_object
 
     save_note(study, study_note(study, spec, classes, counts))
@@ -172,6 +172,8 @@ def annotate_study(study: optuna.Study, spec: Any, classes: list[str], counts: l
     ]
     if not done:
         return
+    import plotly.graph_objects as go  # only once there is something to draw
+
     gains = [(t.value - t.user_attrs["pre_finetune_value"]) * 100 for t in done]
     fig = go.Figure(go.Bar(x=[t.number for t in done], y=gains, marker_color="seagreen"))
     fig.update_layout(
