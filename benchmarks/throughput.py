@@ -122,7 +122,7 @@ def _best_seconds(fn, device: str, reps: int) -> float:  # type: ignore[no-untyp
     return best
 
 
-def op_mix_peak(trainer: Trainer, device: str, reps: int = 7) -> dict[str, float]:
+def op_mix_peak(trainer: Trainer, device: str, reps: int = 30) -> dict[str, float]:
     """The FLOP/s the model's own convolutions reach alone, in the trainer's layout and dtype.
 
     Each ``Conv2d`` of the model is timed on its own at the shape it sees in training
@@ -357,7 +357,7 @@ def table(result, med, med_full, phases, share, peak, flops) -> list[str]:  # ty
     step = share["training step (data + fwd + bwd + opt)"]
     lines += [
         "",
-        f"Op-mix peak (the model's convolutions alone, same layout, best of 7): forward "
+        f"Op-mix peak (the model's convolutions alone, same layout, best of 30): forward "
         f"{peak['forward'] / 1e9:.1f} GFLOP/s, backward {peak['backward'] / 1e9:.1f} GFLOP/s; "
         f"float32 {2048}x{2048} matmul {peak['matmul_fp32'] / 1e9:.1f} GFLOP/s. Model: "
         f"{(flops['forward'] + flops['backward']) / 1e9:.1f} GFLOP per training epoch. "

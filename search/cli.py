@@ -29,6 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tricksearch", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"tricksearch {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -113,6 +114,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--artifact-dir", default=None, help="artifact store folder")
+    p = sub.add_parser("ablate", help="retrain the best config with one trick at a time off")
+    p.add_argument("--storage", default=None, help="storage URL (default sqlite:///tricksearch.db)")
+    p.add_argument("--study", required=True, help="study name")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
+    p.add_argument("--top", type=int, default=1, help="ablate the N best configs (default 1)")
+    p.add_argument("--output", default=None, help="output directory (default ablation-<study>)")
+    p.add_argument("--artifact-dir", default=None, help="artifact store folder")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--data-dir", default=None, help="dataset root (torchvision style)")
+
     p = sub.add_parser("report", help="write a Markdown report with figures for a study")
     p.add_argument("--storage", default=None, help="storage URL (default sqlite:///tricksearch.db)")
     p.add_argument("--study", required=True, help="study name")
@@ -125,6 +136,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--data-dir", default=None, help="dataset root (torchvision style)")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tricksearch")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def _default_storage(url: str | None) -> str:
@@ -176,7 +196,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str], torch_ready: float) 
 
         torch.set_num_threads(int(os.environ["TRICKSEARCH_THREADS"]))
     opts = RunOptions(
-        storage=args.storage or spec.storage,
+        storage=args.storage or os.environ.get("TRICKSEARCH_STORAGE") or spec.storage,
         study_name=args.study_name or spec.name,
         n_trials=args.n_trials or spec.n_trials,
         timeout=args.timeout or spec.timeout,
@@ -303,7 +323,27 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from search.ablate import ablate
+    from search.device import resolve_device
+
+    path = ablate(
+        _default_storage(args.storage),
+        args.study,
+        args.seeds,
+        args.top,
+        resolve_device(args.device),
+        Path(args.output) if args.output else None,
+        args.data_dir,
+        args.artifact_dir,
+    )
+    print(path.read_text())
+    print(f"wrote {path}, {path.with_suffix('.json')}, {path.with_suffix('.png')}")
+    return 0
+
+
 _COMMANDS = {
+    "ablate": _cmd_ablate,
     "train": _cmd_train,
     "export": _cmd_export,
     "studies": _cmd_studies,

@@ -43,11 +43,13 @@ def load_existing_study(storage_url: str, study_name: str) -> optuna.Study:
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
-def best_trials(study: optuna.Study, top: int = 1) -> list[optuna.trial.FrozenTrial]:
+def best_trials(
+    study: optuna.Study, top: int = 1, purpose: str = "to export"
+) -> list[optuna.trial.FrozenTrial]:
     """The ``top`` completed trials with a trick config, best first.
 
     Raises:
-        UsageError: The study has no completed trial.
+        UsageError: The study has no completed trial (``purpose`` ends the message).
     """
     trials = [
         t
@@ -55,7 +57,7 @@ def best_trials(study: optuna.Study, top: int = 1) -> list[optuna.trial.FrozenTr
         if "trick_config" in t.user_attrs and t.value is not None
     ]
     if not trials:
-        raise UsageError(f"study {study.study_name!r} has no completed trial to export")
+        raise UsageError(f"study {study.study_name!r} has no completed trial {purpose}")
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     return sorted(trials, key=lambda t: t.value, reverse=reverse)[:top]  # type: ignore[arg-type, return-value]
 

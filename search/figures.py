@@ -8,7 +8,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-__all__ = ["history_png", "learning_curve_png", "per_class_png", "scatter_gain_png"]
+__all__ = ["forest_png", "history_png", "learning_curve_png", "per_class_png", "scatter_gain_png"]
 
 
 def _subplots(width: float = 6.4, height: float = 3.6) -> tuple[Figure, Any]:
@@ -123,4 +123,32 @@ def scatter_gain_png(
     ax.set_xlabel(f"{metric} before fine-tune")
     ax.set_ylabel(f"{metric} after fine-tune")
     ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def forest_png(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Per trick: the mean difference config - variant with its 95% CI, validation and test."""
+    fig, ax = _subplots(width=7.0, height=1.2 + 0.45 * max(1, len(rows)))
+    fig.subplots_adjust(left=0.42, right=0.97, bottom=0.2, top=0.92)
+    labels = [f"{r['trick']} (trial {r['source_trial']})" for r in rows]
+    for offset, split, color in ((-0.15, "val", "tab:blue"), (0.15, "test", "tab:orange")):
+        ys = [i + offset for i in range(len(rows))]
+        means = [r[split]["mean"] for r in rows]
+        lows = [r[split]["mean"] - r[split]["low"] for r in rows]
+        highs = [r[split]["high"] - r[split]["mean"] for r in rows]
+        ax.errorbar(
+            means,
+            ys,
+            xerr=[lows, highs],
+            fmt="o",
+            color=color,
+            ms=4,
+            capsize=3,
+            label=f"{split} (95% CI)",
+        )
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("config - variant without the trick (points); > 0: the trick helped")
+    ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)

@@ -25,7 +25,20 @@ SECTIONS = (
     "Best by loss kind and schedule kind",
     "Parameter importances",
     "Recipes (warm start)",
+    "Ablation",
 )
+
+
+def ablation_section(study: optuna.Study) -> list[str]:
+    """The ablation of the best config (``tricksearch ablate``), when one has been run."""
+    from search.ablate import ablation_rows, companion_name, table_lines
+
+    lines = ["", f"## {SECTIONS[7]}", ""]
+    name = companion_name(study.study_name)
+    if name not in {s.study_name for s in study._storage.get_all_studies()}:
+        return [*lines, f"No ablation yet: `tricksearch ablate --study {study.study_name}`."]
+    companion = optuna.load_study(study_name=name, storage=study._storage)
+    return [*lines, *table_lines(ablation_rows(companion))]
 
 
 def recipes_section(study: optuna.Study, metric: str) -> list[str]:
@@ -125,8 +138,14 @@ def _pct(x: float | None) -> str:
 
 
 def _importances(study: optuna.Study) -> tuple[dict[str, float], str]:
+    """PED-ANOVA importances (Optuna 5's default evaluator, named here explicitly)."""
+    import warnings
+
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator()
     try:
-        return optuna.importance.get_param_importances(study), ""
+        with warnings.catch_warnings():  # "few trials in a regime": nothing a reader can do
+            warnings.simplefilter("ignore")
+            return optuna.importance.get_param_importances(study, evaluator=evaluator), ""
     except Exception as exc:  # too few trials, a single value, ...: say so, don't fail
         return {}, f"not available: {exc}"
 
@@ -283,7 +302,7 @@ def build_report(
     s["importances"] = importances
     if importances:
         md += [
-            "Optuna's default evaluator (fANOVA) over completed trials:",
+            "Optuna's PED-ANOVA evaluator (its default) over completed trials:",
             "",
             "| parameter | importance |",
             "|---|---|",
@@ -293,6 +312,7 @@ def build_report(
         md.append(f"Parameter importances {why}.")
 
     md += recipes_section(study, metric)
+    md += ablation_section(study)
     s["test"] = test
     (output / "summary.json").write_text(json.dumps(s, indent=2, default=str))
     path = output / "report.md"

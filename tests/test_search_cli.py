@@ -138,3 +138,21 @@ def test_existing_study_survives_a_bad_run(finished) -> None:
     proc = run_cli("run", QUICKSTART, "--storage", url, "--set", "loss.focal_gamma=-1", cwd=tmp)
     assert proc.returncode == 2
     assert sqlite3.connect(db).execute("select count(*) from trials").fetchone() == before
+
+
+def test_help_and_version_import_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom search.cli import main\n"
+        "for argv in (['--help'], ['--version']):\n"
+        "    try:\n        main(argv)\n    except SystemExit as e:\n        assert e.code == 0\n"
+        "print('torch imported:', 'torch' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: tricksearch" in proc.stdout and "tricksearch 0." in proc.stdout
+    assert proc.stdout.strip().endswith("torch imported: False")

@@ -218,10 +218,15 @@ class RestartConfig:
 
 @dataclass
 class FinetuneConfig:
-    """The closing no-augmentation fine-tune. ``epochs = 0`` turns it off."""
+    """The closing no-augmentation fine-tune. ``epochs = 0`` turns it off.
+
+    ``augment = true`` keeps augmentation on: not the trick, but its fair control (the
+    same extra low-LR epochs), as ``tricksearch ablate`` uses it.
+    """
 
     epochs: int = 4
     lr_factor: float = 0.01
+    augment: bool = False
 
     def validate(self) -> None:
         _require(self.epochs >= 0, "finetune.epochs", "must be >= 0 (0 = off)")

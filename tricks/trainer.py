@@ -252,17 +252,28 @@ class Trainer:
                 raise TrainingStopped(str(reason), epoch, list(state.controller.events))
             if decision is Decision.RESTART:
                 restart = state.controller.record(epoch, str(reason), state.peak_lr, value)
-                state.peak_lr = restart.lr_after
-                use_best = cfg.restart.on_restart == "best" and state.best_state is not None
-                model.load_state_dict(state.best_state if use_best else init_state)  # type: ignore[arg-type]
-                state.metrics = None
                 emit(restart)
-                state.schedule_steps = epochs_left * self.steps_per_epoch
-                optimizer = build_optimizer(model, cfg.train, state.peak_lr)
-                scheduler = self._scheduler(optimizer, state.peak_lr, state.schedule_steps)
+                optimizer, scheduler = self._restart(model, state, restart, init_state, epochs_left)
             if checkpoint is not None:
                 checkpoint(self.snapshot(epoch, model, optimizer, scheduler, state))
         return state
+
+    def _restart(
+        self,
+        model: nn.Module,
+        state: MainPhase,
+        restart: RestartEvent,
+        init_state: dict[str, Tensor],
+        epochs_left: int,
+    ) -> tuple[torch.optim.Optimizer, ScheduleLR]:
+        """Best (or initial) weights back, the new peak LR, the schedule over what is left."""
+        state.peak_lr = restart.lr_after
+        use_best = self.config.restart.on_restart == "best" and state.best_state is not None
+        model.load_state_dict(state.best_state if use_best and state.best_state else init_state)
+        state.metrics = None
+        state.schedule_steps = epochs_left * self.steps_per_epoch
+        optimizer = build_optimizer(model, self.config.train, state.peak_lr)
+        return optimizer, self._scheduler(optimizer, state.peak_lr, state.schedule_steps)
 
     def snapshot(
         self,
@@ -352,7 +363,7 @@ class Trainer:
 
         result = no_aug_finetune(
             model,
-            lambda _: self.batches(augment=False),
+            lambda _: self.batches(augment=cfg.finetune.augment),
             loss_fn,
             optimizer,
             measure,
