@@ -16,8 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
-from scipy import stats  # type: ignore[import-untyped]
-
+from search.stats import mean_ci95
 from tricks.config import TrickConfig
 from tricks.data import load_bundle
 from tricks.trainer import Trainer
@@ -40,14 +39,6 @@ def run_one(layout: str, seed: int) -> dict[str, float]:
         "test": test["balanced_accuracy"] * 100,
         "seconds": time.perf_counter() - start,
     }
-
-
-def ci95(diffs: list[float]) -> tuple[float, float]:
-    if len(diffs) < 2:
-        return float("nan"), float("nan")
-    half = stats.t.ppf(0.975, len(diffs) - 1) * statistics.stdev(diffs) / len(diffs) ** 0.5
-    mean = statistics.fmean(diffs)
-    return mean - half, mean + half
 
 
 def main() -> None:
@@ -89,7 +80,7 @@ def main() -> None:
     ]
     for split in ("val", "test"):
         diffs = [runs[f"channels_last/{s}"][split] - runs[f"contiguous/{s}"][split] for s in seeds]
-        low, high = ci95(diffs)
+        _, low, high = mean_ci95(diffs)
         lines.append(f"| {split} | {statistics.fmean(diffs):+.2f} | [{low:+.2f}, {high:+.2f}] |")
     (out / "layout_accuracy.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -34,6 +34,7 @@ import math
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 from search.objective import Objective, TrialOutcome  # noqa: E402
 from search.pruner import wrap_pruner  # noqa: E402
 from search.recipes import enqueue_recipes  # noqa: E402
+from search.stats import mean_ci95, wilcoxon_p  # noqa: E402
 from search.study_file import StudySpec, load_study_file, make_pruner, make_sampler  # noqa: E402
 from tricks.data import DataBundle, load_bundle  # noqa: E402
 from tricks.trainer import Trainer  # noqa: E402
@@ -181,24 +183,6 @@ def run_recipe(args, seed: int, data: DataBundle) -> dict[str, Any]:
     }
 
 
-def t_interval(xs: list[float]) -> tuple[float, float, float]:
-    from scipy import stats  # type: ignore[import-untyped]
-
-    mean = statistics.fmean(xs)
-    if len(xs) < 2:
-        return mean, math.nan, math.nan
-    half = stats.t.ppf(0.975, len(xs) - 1) * statistics.stdev(xs) / math.sqrt(len(xs))
-    return mean, mean - half, mean + half
-
-
-def wilcoxon_p(diffs: list[float]) -> float:
-    from scipy import stats
-
-    if len(diffs) < 2 or all(d == 0 for d in diffs):
-        return math.nan
-    return float(stats.wilcoxon(diffs).pvalue)
-
-
 def tables(runs: dict[tuple[str, int], dict], arms: list[str]) -> list[str]:
     lines = [
         "| arm | seeds | test bal. acc. of the selected config (%), mean [95% CI] "
@@ -209,7 +193,7 @@ def tables(runs: dict[tuple[str, int], dict], arms: list[str]) -> list[str]:
         rs = [r for (a, _), r in sorted(runs.items()) if a == arm and r["test"] is not None]
         if not rs:
             continue
-        m, lo, hi = t_interval([r["test"] * 100 for r in rs])
+        m, lo, hi = mean_ci95([r["test"] * 100 for r in rs])
         val = statistics.fmean(r["val"] * 100 for r in rs)
         spent = statistics.fmean(r["epochs"] for r in rs)
         lines.append(
@@ -228,7 +212,7 @@ def tables(runs: dict[tuple[str, int], dict], arms: list[str]) -> list[str]:
         diffs = [(runs[(arm, s)]["test"] - runs[("tricksearch", s)]["test"]) * 100 for s in seeds]
         if not diffs:
             continue
-        m, lo, hi = t_interval(diffs)
+        m, lo, hi = mean_ci95(diffs)
         lines.append(
             f"| {arm} | {len(diffs)} | {m:+.2f} [{lo:+.2f}, {hi:+.2f}] | {wilcoxon_p(diffs):.3f} |"
         )
@@ -277,7 +261,7 @@ def plot(runs: dict[tuple[str, int], dict], path: Path, budget: int) -> None:
         ok = [i for i, p in enumerate(points) if not any(math.isnan(x) for x in p)]
         if not ok:
             continue
-        bands = [t_interval(points[i]) for i in ok]
+        bands = [mean_ci95(points[i]) for i in ok]
         xs = [grid[i] for i in ok]
         if arm == "best_recipe":
             ax.errorbar(xs, [b[0] for b in bands], fmt="o", label=f"{arm} ({len(curves)} seeds)")
@@ -319,6 +303,7 @@ def main() -> None:
     arms = args.arms.split(",")
     torch.set_num_threads(2)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if not args.report:
         data = load_bundle(make_spec(args, "tricksearch", 0).base.data, seed=0)
         print(f"data: {len(data.y_train)} train images; budget {args.budget} epochs", flush=True)
@@ -334,6 +319,8 @@ def main() -> None:
                     run = run_search(args, arm, seed, data, store / f"{arm}-{seed}.db")
                 run["seconds"] = time.monotonic() - t0
                 path.write_text(json.dumps(run, default=str))
+                for db in store.glob(f"{arm}-{seed}.db*"):  # its trials are in the JSON now
+                    db.unlink()
                 print(
                     f"seed {seed} {arm}: val {run['val'] * 100:.2f} test "
                     f"{(run['test'] or math.nan) * 100:.2f} ({run['seconds']:.0f}s)",

@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from search.errors import UsageError
 from search.export import best_trials, load_existing_study, trial_config
+from search.stats import mean_ci95
 from search.storage import artifact_dir, open_storage
 from tricks.ablation import variants
 from tricks.config import TrickConfig
@@ -164,16 +165,6 @@ def _train(companion: optuna.Study, todo: list[Run], device: str, data_dir: str 
         )
 
 
-def _ci(diffs: list[float]) -> tuple[float, float, float]:
-    from scipy import stats  # type: ignore[import-untyped]
-
-    mean = statistics.fmean(diffs)
-    if len(diffs) < 2:
-        return mean, math.nan, math.nan
-    half = stats.t.ppf(0.975, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
-    return mean, mean - half, mean + half
-
-
 def ablation_rows(companion: optuna.Study) -> list[dict[str, Any]]:
     """Per source trial and trick: paired differences config - variant (points), CI, verdict."""
     by: dict[tuple[int, str], dict[int, dict[str, Any]]] = {}
@@ -190,7 +181,7 @@ def ablation_rows(companion: optuna.Study) -> list[dict[str, Any]]:
         row["change"] = next(iter(per_seed.values()))["change"]
         for split in ("val", "test"):
             diffs = [(base[s][split] - per_seed[s][split]) * 100 for s in seeds]
-            row[split] = dict(zip(("mean", "low", "high"), _ci(diffs), strict=True))
+            row[split] = dict(zip(("mean", "low", "high"), mean_ci95(diffs), strict=True))
         low, high = row["val"]["low"], row["val"]["high"]
         row["verdict"] = (
             "helps"
