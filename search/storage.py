@@ -102,6 +102,11 @@ def open_storage(
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(str(parsed.file)))
+    try:  # an unknown driver fails here, before anything touches the database file
+        make_url(url).get_dialect()
+    except Exception as exc:  # SQLAlchemy raises NoSuchModuleError, ImportError, ...
+        message = parsed.scrub(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+        raise UsageError(f"cannot open storage {parsed.redacted()}: {message}") from None
     kwargs: dict[str, Any] = {}
     if parsed.backend == "sqlite":
         if parsed.file is None or str(parsed.file) == ":memory:":
