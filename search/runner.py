@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
@@ -173,7 +174,10 @@ def _sampler_seed(spec: StudySpec, opts: RunOptions, n_trials: int) -> int:
     local = parse_url(opts.storage).file is not None
     if local and not opts.worker:
         return spec.base.train.seed + n_trials
-    return spec.base.train.seed + n_trials + os.getpid()
+    # Mixed, not added: worker pids are consecutive and their trial counts differ by one,
+    # so seed + count + pid collided for neighbouring workers.
+    entropy = [spec.base.train.seed, n_trials, os.getpid()]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 class _Progress:

@@ -75,3 +75,15 @@ def test_a_resumed_study_draws_new_parameter_sets(tmp_path: Path) -> None:
     trial = study.ask()
     suggest_config(trial, spec.space, spec.base, steps_per_epoch=10)
     assert trial.params == drawn[0]
+
+
+def test_neighbouring_workers_never_share_a_sampler_seed(monkeypatch) -> None:
+    from search import runner
+
+    spec = load_study_file(QUICKSTART)
+    opts = RunOptions(storage="postgresql://u@h/db", study_name="q", n_trials=4, worker="w0")
+    seeds = set()
+    for pid, count in [(1000, 1), (1001, 0), (1002, 2), (1003, 1)]:
+        monkeypatch.setattr(runner.os, "getpid", lambda pid=pid: pid)
+        seeds.add(runner._sampler_seed(spec, opts, count))
+    assert len(seeds) == 4  # seed + count + pid gave 1001 twice and 1004 twice
