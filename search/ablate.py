@@ -86,6 +86,7 @@ def ablate(
         raise UsageError(f"--seeds must be >= 1, got {seeds}")
     if top < 1:
         raise UsageError(f"--top must be >= 1, got {top}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our plan line says it better
     study = load_existing_study(storage_url, study_name)
     runs, absent = plan(study, top, seeds)
     companion = optuna.create_study(
