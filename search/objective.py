@@ -127,6 +127,9 @@ class Objective:
             return trial.number, None
         frozen = trial.study.get_trials(deepcopy=False)[trial.number]
         root = root_trial_number(frozen)
+        if root == trial.number:  # a new trial: a file under its number is a stale leftover
+            self.checkpoints.remove(root)
+            return root, None
         return root, self.checkpoints.load(root)
 
     def _listener(self, trial: optuna.Trial, outcome: TrialOutcome) -> Listener:
