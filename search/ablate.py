@@ -61,7 +61,7 @@ def plan(study: optuna.Study, top: int, seeds: int) -> tuple[list[Run], dict[int
         for k in range(seeds):
             for arm, change, config in arms:
                 seeded = copy.deepcopy(config)
-                seeded.train.seed = base.train.seed + k  # same data split: see run_plan
+                seeded.train.seed = base.train.seed + k  # data split stays the source's: see _train
                 runs.append(Run(trial.number, arm, change, k, seeded))
     return runs, absent
 
