@@ -121,11 +121,12 @@ def _print_plan(study: optuna.Study, runs: list[Run], todo: list[Run], seeds: in
     sources = sorted({r.source for r in runs})
     arms = len({(r.source, r.arm) for r in runs})
     epochs = sum(r.config.train.epochs + r.config.finetune.epochs for r in todo)
-    minutes = epochs * _epoch_seconds(study) / 60
+    per_epoch = _epoch_seconds(study)  # reads every trial's curve: once
+    minutes = epochs * per_epoch / 60
     print(
         f"ablation of trial(s) {', '.join(map(str, sources))}: {arms} arms x {seeds} seeds = "
         f"{len(runs)} runs; {len(runs) - len(todo)} stored, {len(todo)} to train "
-        f"(~{minutes:.0f} min at this study's {_epoch_seconds(study):.1f} s/epoch)",
+        f"(~{minutes:.0f} min at this study's {per_epoch:.1f} s/epoch)",
         file=sys.stderr,
         flush=True,
     )
