@@ -19,7 +19,6 @@ import platform
 import statistics
 import time
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -226,7 +225,11 @@ def measure_arms(args, cfg, bundle) -> tuple[dict[str, list[float]], dict[str, l
     trainers = {
         NEW: Trainer(cfg, bundle, device),
         OLD: Trainer(
-            replace(cfg, train=replace(cfg.train, memory_format="contiguous")), bundle, device
+            cfg.model_copy(
+                update={"train": cfg.train.model_copy(update={"memory_format": "contiguous"})}
+            ),
+            bundle,
+            device,
         ),
     }
     # DataLoader arms train the model as a user writes it (NCHW), as in Optuna's PyTorch

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 from search.objective import TrialOutcome
 from search.storage import artifact_dir, open_storage, redact
+from tricks.config import LossConfig
 
 __all__ = ["TrialRecorder", "annotate_study", "serve", "trial_note"]
 
@@ -23,15 +24,13 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else str(value)
 
 
-def trial_note(trial_number: int, outcome: TrialOutcome, metric: str) -> str:
-    """A note a person reads at a glance: tricks used, restarts, the fine-tune's effect."""
-    cfg = outcome.config
-    loss = cfg.loss
-    loss_desc = loss.kind
+def _loss_description(loss: LossConfig) -> str:
+    """``weighted_ce; effective class weights (beta 0.9999) from epoch 15`` and the like."""
+    desc: str = loss.kind
     if "focal" in loss.kind:
-        loss_desc += f", gamma {loss.focal_gamma:.2f}"
+        desc += f", gamma {loss.focal_gamma:.2f}"
     if loss.kind == "sigmoid_focal":
-        loss_desc += f", alpha {loss.focal_alpha:.2f}"
+        desc += f", alpha {loss.focal_alpha:.2f}"
     if loss.weighted:
         how = (
             f"power {loss.weight_power:.2f}"
@@ -41,7 +40,14 @@ def trial_note(trial_number: int, outcome: TrialOutcome, metric: str) -> str:
         start = (
             f"from epoch {loss.weights_from_epoch}" if loss.weights_from_epoch else "from the start"
         )
-        loss_desc += f"; {loss.weight_mode} class weights ({how}) {start}"
+        desc += f"; {loss.weight_mode} class weights ({how}) {start}"
+    return desc
+
+
+def trial_note(trial_number: int, outcome: TrialOutcome, metric: str) -> str:
+    """A note a person reads at a glance: tricks used, restarts, the fine-tune's effect."""
+    cfg = outcome.config
+    loss_desc = _loss_description(cfg.loss)
     recipe = outcome.recipe
     lines = [
         f"## Trial {trial_number}",

@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 from optuna.pruners import BasePruner, HyperbandPruner
 
+from search import optuna_private
 from tricks.restart import Decision
 
 __all__ = ["RestartOnPrunePruner", "restarts_of", "wrap_pruner"]
@@ -96,12 +97,13 @@ class _RestartOnPruneHyperband(RestartOnPrunePruner, HyperbandPruner):
 
     def __init__(self, wrapped_pruner: HyperbandPruner, grace_epochs: int, max_restarts: int):
         RestartOnPrunePruner.__init__(self, wrapped_pruner, grace_epochs, max_restarts)
+        self._hyperband = wrapped_pruner
 
     def _get_bracket_id(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> int:
-        return self._wrapped._get_bracket_id(study, trial)  # type: ignore[attr-defined]
+        return optuna_private.bracket_id(self._hyperband, study, trial)
 
     def _create_bracket_study(self, study: optuna.Study, bracket_id: int) -> optuna.Study:
-        return self._wrapped._create_bracket_study(study, bracket_id)  # type: ignore[attr-defined]
+        return optuna_private.bracket_study(self._hyperband, study, bracket_id)
 
 
 def wrap_pruner(

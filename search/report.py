@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.export import best_trials, load_existing_study, trial_config
 from search.figures import history_png, per_class_png, scatter_gain_png
+from search.optuna_private import storage_of
 
 __all__ = ["build_report", "summarise"]
 
@@ -35,9 +36,10 @@ def ablation_section(study: optuna.Study) -> list[str]:
 
     lines = ["", f"## {SECTIONS[7]}", ""]
     name = companion_name(study.study_name)
-    if name not in {s.study_name for s in study._storage.get_all_studies()}:
+    storage = storage_of(study)
+    if name not in {s.study_name for s in storage.get_all_studies()}:
         return [*lines, f"No ablation yet: `tricksearch ablate --study {study.study_name}`."]
-    companion = optuna.load_study(study_name=name, storage=study._storage)
+    companion = optuna.load_study(study_name=name, storage=storage)
     return [*lines, *table_lines(ablation_rows(companion))]
 
 

@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
 
 from search.checkpoints import CheckpointStore, checkpoint_dir
 from search.claim import claim_lock
 from search.errors import UsageError
 from search.objective import Objective
+from search.optuna_private import heartbeat
 from search.pruner import wrap_pruner
 from search.recipes import enqueue_recipes
 from search.storage import artifact_dir, open_storage, parse_url, redact, retry_callback
@@ -308,7 +308,7 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
 
 def _run_one(study: optuna.Study, trial: optuna.Trial, objective: Objective) -> None:
     """Run the objective on one claimed trial and tell the study how it ended."""
-    with get_heartbeat_thread(trial._trial_id, study._storage):
+    with heartbeat(study, trial):
         try:
             value = objective(trial)
         except optuna.TrialPruned:

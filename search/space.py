@@ -10,42 +10,42 @@ from typing import Any
 import optuna
 
 from search.errors import UsageError
-from tricks.config import LOSS_KINDS, TrickConfig
-from tricks.schedules import SCHEDULE_KINDS
-from tricks.weights import WEIGHT_MODES
+from tricks.config import TrickConfig
+from tricks.schema import field_choices, search_marks
 
 __all__ = ["PARAMS", "Param", "suggest_config", "validate_space"]
 
 
 @dataclass(frozen=True)
 class Param:
-    """One searchable trick parameter: its kind and its valid bounds or choices."""
+    """One searchable trick parameter, read from its field's :class:`~tricks.schema.Search`."""
 
+    key: str  # the trick-config field it sets, "section.name"
     kind: str  # "float", "log", "log1m" (1 - x on a log scale), "int" or "choice"
     low: float = -math.inf
     high: float = math.inf
     choices: tuple[Any, ...] = ()
     help: str = ""
+    when: str = "always"
 
 
-PARAMS: dict[str, Param] = {
-    "loss_kind": Param("choice", choices=LOSS_KINDS, help="loss function"),
-    "focal_gamma": Param("float", 0.0, 10.0, help="focusing parameter (focal kinds)"),
-    "focal_alpha": Param("float", 0.0, 1.0, help="positive weight (sigmoid_focal)"),
-    "weight_mode": Param("choice", choices=WEIGHT_MODES, help="class weights (weighted kinds)"),
-    "weight_power": Param("float", 0.0, 2.0, help="exponent of inverse-frequency weights"),
-    "weight_beta": Param("log1m", 0.0, 0.99999, help="effective-number beta"),
-    "deferred_weights": Param("choice", choices=(False, True), help="weights only late (DRW)"),
-    "lr": Param("log", 1e-6, 10.0, help="peak learning rate"),
-    "schedule_kind": Param("choice", choices=SCHEDULE_KINDS, help="decay after warmup"),
-    "warmup_fraction": Param("float", 0.0, 0.5, help="warmup steps / training steps"),
-    "phase_fraction": Param("float", 0.05, 1.0, help="decay-end step / training steps"),
-    "restart_lr_factor": Param("log", 0.01, 10.0, help="LR multiplier at a restart"),
-    "max_restarts": Param("int", 0, 10, help="restarts allowed per trial"),
-    "plateau_patience": Param("int", 0, 100, help="epochs without gain before a restart"),
-    "finetune_epochs": Param("int", 0, 50, help="no-aug fine-tune epochs"),
-    "finetune_lr_factor": Param("log", 1e-6, 1.0, help="fine-tune LR / peak LR"),
-}
+def _params() -> dict[str, Param]:
+    params = {}
+    for key, info, mark in search_marks(TrickConfig):
+        params[mark.key] = Param(
+            key=key,
+            kind=mark.scale,
+            low=mark.low,
+            high=mark.high,
+            choices=mark.choices or field_choices(info),
+            help=mark.help or info.description or "",
+            when=mark.when,
+        )
+    return params
+
+
+#: The searchable parameters by ``[space]`` key, derived from the trick-config schema.
+PARAMS: dict[str, Param] = _params()
 
 #: Fixed settings that may sit in ``[space]`` beside the ranges.
 SETTINGS = {"defer_at": (0.0, 1.0)}
@@ -124,54 +124,65 @@ def _suggest(trial: optuna.Trial, space: dict[str, Any], name: str, default: Any
     return trial.suggest_float(name, low, high, log=param.kind == "log" and low > 0)
 
 
+def _draw(trial: optuna.Trial, space: dict[str, Any], cfg: TrickConfig, name: str) -> Any:
+    """Sample ``name`` if the study searches it, set its field, and return the field's value."""
+    section, field = PARAMS[name].key.split(".")
+    table = getattr(cfg, section)
+    setattr(table, field, _suggest(trial, space, name, getattr(table, field)))
+    return getattr(table, field)
+
+
+def _draw_loss(trial: optuna.Trial, space: dict[str, Any], cfg: TrickConfig) -> None:
+    kind = _draw(trial, space, cfg, "loss_kind")
+    if "focal" in kind:
+        _draw(trial, space, cfg, "focal_gamma")
+    if kind == "sigmoid_focal":
+        _draw(trial, space, cfg, "focal_alpha")
+    if not cfg.loss.weighted:
+        return
+    if _draw(trial, space, cfg, "weight_mode") == "inverse":
+        _draw(trial, space, cfg, "weight_power")
+    else:
+        _draw(trial, space, cfg, "weight_beta")
+    if _suggest(trial, space, "deferred_weights", False):
+        at = round(space.get("defer_at", 0.75) * cfg.train.epochs)
+        cfg.loss.weights_from_epoch = min(cfg.train.epochs - 1, at)
+    elif "deferred_weights" in space:
+        cfg.loss.weights_from_epoch = 0
+
+
+def _draw_schedule(
+    trial: optuna.Trial, space: dict[str, Any], cfg: TrickConfig, steps_per_epoch: int
+) -> None:
+    _draw(trial, space, cfg, "schedule_kind")
+    schedule, total = cfg.schedule, cfg.train.epochs * steps_per_epoch
+    if "warmup_fraction" in space:
+        schedule.warmup_steps = round(_suggest(trial, space, "warmup_fraction", 0.0) * total)
+    if "phase_fraction" in space:
+        schedule.phase_steps = round(_suggest(trial, space, "phase_fraction", 1.0) * total)
+    if schedule.phase_steps and schedule.phase_steps <= schedule.warmup_steps:
+        schedule.phase_steps = schedule.warmup_steps + 1
+
+
 def suggest_config(
     trial: optuna.Trial, space: dict[str, Any], base: TrickConfig, steps_per_epoch: int
 ) -> TrickConfig:
     """Sample one trick config: ``base`` with the searched values of ``space``.
 
-    Conditional parameters are only sampled where they matter: focal gamma for
-    focal kinds, alpha for ``sigmoid_focal``, class-weight mode, power/beta and
-    deferral for weighted kinds. Warmup and phase are sampled as fractions of the
-    training steps and stored as steps.
+    Conditional parameters are only sampled where they matter (each :class:`Param`'s
+    ``when``): focal gamma for focal kinds, alpha for ``sigmoid_focal``, class-weight
+    mode, power/beta and deferral for weighted kinds, the restart factor and patience
+    when restarts are allowed, the fine-tune LR when there is a fine-tune. Warmup and
+    phase are sampled as fractions of the training steps and stored as steps.
     """
     cfg = copy.deepcopy(base)
-    loss = cfg.loss
-    loss.kind = _suggest(trial, space, "loss_kind", loss.kind)
-    if "focal" in loss.kind:
-        loss.focal_gamma = _suggest(trial, space, "focal_gamma", loss.focal_gamma)
-    if loss.kind == "sigmoid_focal":
-        loss.focal_alpha = _suggest(trial, space, "focal_alpha", loss.focal_alpha)
-    if loss.weighted:
-        loss.weight_mode = _suggest(trial, space, "weight_mode", loss.weight_mode)
-        if loss.weight_mode == "inverse":
-            loss.weight_power = _suggest(trial, space, "weight_power", loss.weight_power)
-        else:
-            loss.weight_beta = _suggest(trial, space, "weight_beta", loss.weight_beta)
-        if _suggest(trial, space, "deferred_weights", False):
-            loss.weights_from_epoch = min(
-                cfg.train.epochs - 1, round(space.get("defer_at", 0.75) * cfg.train.epochs)
-            )
-        elif "deferred_weights" in space:
-            loss.weights_from_epoch = 0
-    cfg.train.lr = _suggest(trial, space, "lr", cfg.train.lr)
-    cfg.schedule.kind = _suggest(trial, space, "schedule_kind", cfg.schedule.kind)
-    total = cfg.train.epochs * steps_per_epoch
-    if "warmup_fraction" in space:
-        cfg.schedule.warmup_steps = round(_suggest(trial, space, "warmup_fraction", 0.0) * total)
-    if "phase_fraction" in space:
-        phase = round(_suggest(trial, space, "phase_fraction", 1.0) * total)
-        cfg.schedule.phase_steps = max(phase, cfg.schedule.warmup_steps + 1)
-    if cfg.schedule.phase_steps and cfg.schedule.phase_steps <= cfg.schedule.warmup_steps:
-        cfg.schedule.phase_steps = cfg.schedule.warmup_steps + 1
-    restart = cfg.restart
-    restart.max_restarts = _suggest(trial, space, "max_restarts", restart.max_restarts)
-    if restart.max_restarts > 0:
-        restart.lr_factor = _suggest(trial, space, "restart_lr_factor", restart.lr_factor)
-        restart.patience = _suggest(trial, space, "plateau_patience", restart.patience)
-    cfg.finetune.epochs = _suggest(trial, space, "finetune_epochs", cfg.finetune.epochs)
-    if cfg.finetune.epochs > 0:
-        cfg.finetune.lr_factor = _suggest(
-            trial, space, "finetune_lr_factor", cfg.finetune.lr_factor
-        )
-    cfg.validate()
+    _draw(trial, space, cfg, "lr")
+    _draw_loss(trial, space, cfg)
+    _draw_schedule(trial, space, cfg, steps_per_epoch)
+    if _draw(trial, space, cfg, "max_restarts") > 0:
+        _draw(trial, space, cfg, "restart_lr_factor")
+        _draw(trial, space, cfg, "plateau_patience")
+    if _draw(trial, space, cfg, "finetune_epochs") > 0:
+        _draw(trial, space, cfg, "finetune_lr_factor")
+    cfg.check()
     return cfg

@@ -8,17 +8,30 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from pydantic import Field, ValidationError, field_validator
 
 from search.errors import UsageError
 from search.space import validate_space
-from tricks.config import METRICS, ConfigError, TrickConfig, apply_overrides, read_toml
+from tricks.config import (
+    METRICS,
+    ConfigError,
+    DataConfig,
+    FinetuneConfig,
+    LossConfig,
+    Metric,
+    ModelConfig,
+    RestartConfig,
+    ScheduleConfig,
+    TrainConfig,
+    TrickConfig,
+    apply_overrides,
+    read_toml,
+)
+from tricks.schema import Section, describe
 
 __all__ = ["DEFAULT_STORAGE", "StudySpec", "load_study_file", "make_pruner", "make_sampler"]
 
 DEFAULT_STORAGE = "sqlite:///tricksearch.db"
-_STUDY_KEYS = {"name", "direction", "metric", "n_trials", "timeout", "storage", "warm_start"}
-_PLUGIN_KEYS = {"name", "kwargs"}
-_PRUNER_KEYS = {"name", "kwargs", "grace_epochs"}
 _TRICK_SECTIONS = {"data", "model", "train", "loss", "schedule", "restart", "finetune"}
 _EXCLUDED_PRUNERS = {"BasePruner", "PatientPruner"}
 
@@ -55,18 +68,6 @@ class StudySpec:
         out["pruner"] = {**self.pruner, "grace_epochs": self.grace_epochs}
         out["space"] = self.space
         return out
-
-
-def _table(raw: dict[str, Any], key: str, allowed: set[str]) -> dict[str, Any]:
-    table = raw.get(key, {})
-    if not isinstance(table, dict):
-        raise UsageError(f"{key}: expected a table, got {table!r}")
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise UsageError(
-            f"{key}.{unknown[0]}: unknown key; valid keys: {', '.join(sorted(allowed))}"
-        )
-    return table
 
 
 def _classes(module: Any, base: type, exclude: set[str]) -> dict[str, type]:
@@ -129,10 +130,60 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     return _plugin("pruner", spec.pruner["name"], spec.pruner.get("kwargs", {}), pruner_classes())
 
 
-def _int(value: Any, key: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise UsageError(f"{key}: expected an integer >= {low}, got {value!r}")
-    return value
+_ONLY_MAXIMIZE = (
+    f"only 'maximize' is supported: every metric ({', '.join(METRICS)}) is "
+    "larger-is-better, and restarts and plateaus maximise it"
+)
+
+
+class StudyTable(Section):
+    """``[study]``: the study's name, goal and budget."""
+
+    name: str = Field(min_length=1, pattern=r"\S", description="study name in the storage")
+    direction: str = Field("maximize", description="only maximize: every metric is a score")
+    metric: Metric = Field("balanced_accuracy", description="the objective (validation)")
+    n_trials: int = Field(20, ge=1, description="trials to finish (counted over all runs)")
+    timeout: float = Field(0.0, ge=0, description="seconds for this run (0 = no limit)")
+    storage: str = Field(DEFAULT_STORAGE, min_length=1, description="Optuna storage URL")
+    warm_start: bool = Field(True, description="enqueue the literature recipes first")
+
+    @field_validator("direction")
+    @classmethod
+    def _maximize(cls, direction: str) -> str:
+        if direction != "maximize":
+            raise ValueError(f"{_ONLY_MAXIMIZE}; got {direction!r}")
+        return direction
+
+
+class SamplerTable(Section):
+    """``[sampler]``: an ``optuna.samplers`` class and its keyword arguments."""
+
+    name: str = Field("TPESampler", description="class name in optuna.samplers")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="its keyword arguments")
+
+
+class PrunerTable(Section):
+    """``[pruner]``: an ``optuna.pruners`` class, its arguments and the grace period."""
+
+    name: str = Field("MedianPruner", description="class name in optuna.pruners")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="its keyword arguments")
+    grace_epochs: int = Field(1, ge=0, description="epochs before a poor trial may restart")
+
+
+class StudyFile(Section):
+    """A whole study file: the study tables, the search space and the base trick config."""
+
+    study: StudyTable
+    sampler: SamplerTable = Field(default_factory=SamplerTable)
+    pruner: PrunerTable = Field(default_factory=PrunerTable)
+    space: dict[str, Any] = Field(default_factory=dict)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    restart: RestartConfig = Field(default_factory=RestartConfig)
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
 
 
 def parse_study(raw: dict[str, Any]) -> StudySpec:
@@ -141,55 +192,30 @@ def parse_study(raw: dict[str, Any]) -> StudySpec:
     Raises:
         UsageError: Any problem, with the key in the message.
     """
-    allowed = {"study", "sampler", "pruner", "space"} | _TRICK_SECTIONS
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise UsageError(f"{unknown[0]}: unknown section; valid: {', '.join(sorted(allowed))}")
-    study = _table(raw, "study", _STUDY_KEYS)
-    sampler = _table(raw, "sampler", _PLUGIN_KEYS)
-    pruner = _table(raw, "pruner", _PRUNER_KEYS)
-    name = study.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise UsageError(f"study.name: expected a non-empty string, got {name!r}")
-    direction = study.get("direction", "maximize")
-    if direction != "maximize":
-        raise UsageError(
-            f"study.direction: only 'maximize' is supported, got {direction!r}: every metric "
-            f"({', '.join(METRICS)}) is larger-is-better, and restarts and plateaus maximise it"
-        )
-    metric = study.get("metric", "balanced_accuracy")
-    if metric not in METRICS:
-        raise UsageError(f"study.metric: unknown metric {metric!r}; valid: {', '.join(METRICS)}")
-    timeout = study.get("timeout", 0)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
-        raise UsageError(f"study.timeout: expected seconds >= 0, got {timeout!r}")
-    warm_start = study.get("warm_start", True)
-    if not isinstance(warm_start, bool):
-        raise UsageError(f"study.warm_start: expected true or false, got {warm_start!r}")
-    storage = study.get("storage", DEFAULT_STORAGE)
-    if not isinstance(storage, str) or not storage:
-        raise UsageError(f"study.storage: expected a storage URL, got {storage!r}")
-    tricks = {k: raw[k] for k in _TRICK_SECTIONS if k in raw}
-    tricks.setdefault("train", {})
-    if isinstance(tricks["train"], dict):
-        tricks["train"] = {**tricks["train"], "metric": metric}
+    try:
+        parsed = StudyFile.model_validate(raw)
+    except ValidationError as exc:
+        raise UsageError(describe(exc, StudyFile)) from None
+    study = parsed.study
+    tricks = parsed.model_dump(include=_TRICK_SECTIONS)
+    tricks["train"]["metric"] = study.metric
     try:
         base = TrickConfig.from_dict(tricks)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     spec = StudySpec(
-        name=name,
+        name=study.name,
         base=base,
-        space=validate_space(raw.get("space", {})),
-        direction=direction,
-        metric=metric,
-        n_trials=_int(study.get("n_trials", 20), "study.n_trials", 1),
-        timeout=float(timeout),
-        storage=storage,
-        sampler={"name": sampler.get("name", "TPESampler"), "kwargs": sampler.get("kwargs", {})},
-        pruner={"name": pruner.get("name", "MedianPruner"), "kwargs": pruner.get("kwargs", {})},
-        grace_epochs=_int(pruner.get("grace_epochs", 1), "pruner.grace_epochs", 0),
-        warm_start=warm_start,
+        space=validate_space(parsed.space),
+        direction=study.direction,
+        metric=study.metric,
+        n_trials=study.n_trials,
+        timeout=study.timeout,
+        storage=study.storage,
+        sampler=parsed.sampler.model_dump(exclude={"grace_epochs"}),
+        pruner=parsed.pruner.model_dump(exclude={"grace_epochs"}),
+        grace_epochs=parsed.pruner.grace_epochs,
+        warm_start=study.warm_start,
     )
     make_sampler(spec)  # fail early on unknown names or bad keyword arguments
     make_pruner(spec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,37 @@ def run_cli(
         timeout=timeout,
         env=full_env,
     )
+
+
+@dataclass
+class Outcome:
+    """What a user sees from one ``tricksearch`` command run in-process."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """``cli(*args, cwd=...)`` runs ``search.cli.main(args)`` in this process (no start-up cost).
+
+    Error tables use it; the process boundary (signals, workers, servers, exit codes
+    seen by a shell) is tested through :func:`run_cli`.
+    """
+    from search.cli import main
+
+    def run(*args: str, cwd: Path | None = None) -> Outcome:
+        monkeypatch.chdir(cwd or ROOT)
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return Outcome(code, out, err)
+
+    return run
 
 
 def start_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -1,4 +1,8 @@
-"""Every user mistake through the real CLI: one line on stderr, exit 2, nothing written."""
+"""Every user mistake: one line on stderr, exit 2, nothing written.
+
+The tables run ``main(argv)`` in-process (``cli``); a few cases go through the real
+console script in a subprocess, where what a shell sees is the point.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +21,10 @@ BAD_STUDY_FILES = [
     (STUDY_HEAD + "[train]\nepochz = 3\n", "train.epochz: unknown key"),
     (STUDY_HEAD + "[trian]\n", "trian: unknown section"),
     (STUDY_HEAD + "[train]\nepochs = 'three'\n", "train.epochs: expected an integer"),
-    (STUDY_HEAD + "[loss]\nfocal_alpha = 2.0\n", "loss.focal_alpha: must be in [0, 1]"),
+    (STUDY_HEAD + "[loss]\nfocal_alpha = 2.0\n", "loss.focal_alpha: must be <= 1.0, got 2.0"),
     (STUDY_HEAD + "[loss]\nfocal_gamma = -0.5\n", "loss.focal_gamma: must be >= 0"),
     (STUDY_HEAD + "[schedule]\nwarmup_steps = 50\nphase_steps = 50\n", "schedule.phase_steps"),
-    (STUDY_HEAD + "[train]\nlr = 0\n", "train.lr: learning rate must be > 0"),
+    (STUDY_HEAD + "[train]\nlr = 0\n", "train.lr: must be > 0.0, got 0"),
     (STUDY_HEAD + "[data]\nimbalance_ratio = 0.5\n", "data.imbalance_ratio: must be >= 1"),
     (STUDY_HEAD + "[data]\ndataset = 'imagenet'\n", "data.dataset: unknown value 'imagenet'"),
     (STUDY_HEAD + "[model]\nname = 'resnet9000'\n", "model.name: unknown value 'resnet9000'"),
@@ -34,6 +38,8 @@ BAD_STUDY_FILES = [
     (STUDY_HEAD + "[space]\nlr = 0.1\n", "space.lr: expected a range"),
     (STUDY_HEAD + "direction = 'minimize'\n", "study.direction: only 'maximize' is supported"),
     (STUDY_HEAD + "warm_start = 'yes'\n", "study.warm_start: expected true or false"),
+    ("[study]\nname = ' '\n", "study.name: expected a non-empty string"),
+    ("[sampler]\nname = 'TPESampler'\n", "study: missing; this key is required"),
 ]
 
 
@@ -46,12 +52,20 @@ def one_line_exit_2(proc, message: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), BAD_STUDY_FILES)
-def test_bad_study_files(tmp_path: Path, text: str, message: str) -> None:
+def test_bad_study_files(cli, tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text)
-    proc = run_cli("run", str(path), "--storage", f"sqlite:///{tmp_path / 's.db'}", cwd=tmp_path)
+    proc = cli("run", str(path), "--storage", f"sqlite:///{tmp_path / 's.db'}", cwd=tmp_path)
     one_line_exit_2(proc, message)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]  # nothing written
+
+
+def test_the_console_script_reports_a_bad_study_file_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(STUDY_HEAD + "[loss]\nfocal_gamma = -0.5\n")
+    proc = run_cli("run", str(path), "--storage", f"sqlite:///{tmp_path / 's.db'}", cwd=tmp_path)
+    one_line_exit_2(proc, "loss.focal_gamma: must be >= 0")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
 
 
 @pytest.mark.parametrize(
@@ -73,16 +87,16 @@ def test_bad_study_files(tmp_path: Path, text: str, message: str) -> None:
         (["studies", "--storage", "mysql+nodriver://u@h/db"], "cannot open storage"),
     ],
 )
-def test_bad_command_lines(tmp_path: Path, args: list[str], message: str) -> None:
-    proc = run_cli(*args, cwd=tmp_path)
+def test_bad_command_lines(cli, tmp_path: Path, args: list[str], message: str) -> None:
+    proc = cli(*args, cwd=tmp_path)
     one_line_exit_2(proc, message)
     assert not any(tmp_path.iterdir())
 
 
-def test_data_dir_without_the_dataset_writes_no_study(tmp_path: Path) -> None:
+def test_data_dir_without_the_dataset_writes_no_study(cli, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    proc = run_cli("run", QUICKSTART, "--data-dir", str(empty), cwd=tmp_path)
+    proc = cli("run", QUICKSTART, "--data-dir", str(empty), cwd=tmp_path)
     one_line_exit_2(proc, "no FashionMNIST IDX files")
     assert not (tmp_path / "tricksearch.db").exists()
 
@@ -99,12 +113,12 @@ def test_unreachable_postgres_never_shows_the_password(tmp_path: Path) -> None:
         assert "s3cret-pw" not in proc.stderr + proc.stdout
 
 
-def test_export_with_no_completed_trial(tmp_path: Path) -> None:
+def test_export_with_no_completed_trial(cli, tmp_path: Path) -> None:
     import optuna
 
     url = f"sqlite:///{tmp_path / 's.db'}"
     optuna.create_study(storage=url, study_name="empty", direction="maximize")
-    proc = run_cli(
+    proc = cli(
         "export",
         "--storage",
         url,
@@ -118,13 +132,11 @@ def test_export_with_no_completed_trial(tmp_path: Path) -> None:
     assert not (tmp_path / "best.toml").exists()
 
 
-def test_hand_edited_exported_config(tiny_study, tmp_path: Path) -> None:
-    tmp, url = tiny_study
+def test_hand_edited_exported_config(cli, tiny_study, tmp_path: Path) -> None:
+    _, url = tiny_study
     out = tmp_path / "best.toml"
     assert (
-        run_cli(
-            "export", "--storage", url, "--study", "quickstart", "--output", str(out), cwd=tmp
-        ).returncode
+        cli("export", "--storage", url, "--study", "quickstart", "--output", str(out)).returncode
         == 0
     )
     text = out.read_text()
@@ -135,12 +147,12 @@ def test_hand_edited_exported_config(tiny_study, tmp_path: Path) -> None:
         (text.replace("epochs = 2", "epochs = -2", 1), "train.epochs: must be >= 1"),
     ]:
         out.write_text(edit)
-        proc = run_cli("train", str(out), "--output", str(tmp_path / "run"))
+        proc = cli("train", str(out), "--output", str(tmp_path / "run"))
         one_line_exit_2(proc, message)
         assert not (tmp_path / "run").exists()
 
 
-def test_a_bad_run_leaves_the_existing_study_untouched(tiny_study) -> None:
+def test_a_bad_run_leaves_the_existing_study_untouched(cli, tiny_study) -> None:
     tmp, url = tiny_study
     db = Path(url.split(":///", 1)[1])
     digest = hashlib.sha256(db.read_bytes()).hexdigest()
@@ -149,17 +161,17 @@ def test_a_bad_run_leaves_the_existing_study_untouched(tiny_study) -> None:
         ["--data-dir", str(tmp / "nope")],
         ["--set", "space.lr=[1, 0.1]"],
     ):
-        proc = run_cli("run", QUICKSTART, "--storage", url, *TINY_STUDY, *bad, cwd=tmp)
+        proc = cli("run", QUICKSTART, "--storage", url, *TINY_STUDY, *bad, cwd=tmp)
         assert proc.returncode == 2, proc.stderr
     assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
 
 
-def test_an_edited_study_file_is_refused_on_resume(tiny_study, tmp_path: Path) -> None:
+def test_an_edited_study_file_is_refused_on_resume(cli, tiny_study, tmp_path: Path) -> None:
     tmp, url = tiny_study
     db = Path(url.split(":///", 1)[1])
     digest = hashlib.sha256(db.read_bytes()).hexdigest()
     edited = [*TINY_STUDY, "--set", "train.epochs=3", "--set", "space.lr=[0.02, 0.2]"]
-    proc = run_cli("run", QUICKSTART, "--storage", url, *edited, cwd=tmp)
+    proc = cli("run", QUICKSTART, "--storage", url, *edited, cwd=tmp)
     one_line_exit_2(proc, "was created from a different study definition")
     assert "space.lr" in proc.stderr and "train.epochs" in proc.stderr
     assert "--accept-changed-study" in proc.stderr

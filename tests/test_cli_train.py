@@ -58,15 +58,15 @@ def test_train_writes_metrics_and_weights(tmp_path: Path) -> None:
         (lambda d: [_write(d, "[train\nepochs=1")], "invalid TOML"),
         (lambda d: [_write(d, "[train]\nepochz = 1\n")], "train.epochz: unknown key"),
         (lambda d: [_write(d, "[train]\nepochs = 'x'\n")], "train.epochs: expected an integer"),
-        (lambda d: [_write(d, "[train]\nlr = -1\n")], "train.lr: learning rate must be > 0"),
+        (lambda d: [_write(d, "[train]\nlr = -1\n")], "train.lr: must be > 0.0, got -1"),
         (lambda d: [_write(d, ""), "--set", "train.epochs"], "--set expects section.key=value"),
         (lambda d: [_write(d, ""), "--device", "tpu"], "unknown device 'tpu'"),
         (lambda d: [_write(d, ""), "--data-dir", str(d)], "no FashionMNIST IDX files"),
         (lambda d: [_write(d, "[loss]\nkind = 'hinge'\n")], "loss.kind: unknown value 'hinge'"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, make, message: str) -> None:
-    proc = run_cli("train", *make(tmp_path), "--output", str(tmp_path / "out"))
+def test_bad_input_is_one_line_and_exit_2(cli, tmp_path: Path, make, message: str) -> None:
+    proc = cli("train", *make(tmp_path), "--output", str(tmp_path / "out"))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tricks.config import TrickConfig
+from tricks.config import LossKind, TrickConfig
 
 __all__ = ["TRICKS", "Variant", "variants"]
 
@@ -31,7 +31,8 @@ def _finetune_with_aug(c: TrickConfig) -> str:
 
 
 def _weights_off(c: TrickConfig) -> str:
-    c.loss.kind = {"weighted_ce": "ce", "weighted_focal": "focal"}[c.loss.kind]
+    unweighted: dict[str, LossKind] = {"weighted_ce": "ce", "weighted_focal": "focal"}
+    c.loss.kind = unweighted[c.loss.kind]
     return f"unweighted {c.loss.kind}"
 
 
@@ -100,6 +101,6 @@ def variants(config: TrickConfig) -> tuple[list[Variant], list[str]]:
         changed = copy.deepcopy(config)
         change = switch_off(changed)
         changed.provenance = {}
-        changed.validate()
+        changed.check()
         out.append(Variant(trick, change, changed))
     return out, absent

@@ -8,7 +8,7 @@ import json
 import os
 import pickle
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -328,7 +328,7 @@ def cache_path(cfg: DataConfig, seed: int, data_dir: str) -> Path:
     files = sorted(p for p in _source_files(cfg.dataset, root) if p.is_file())
     key = {
         "format": _CACHE_FORMAT,
-        "config": asdict(cfg) | {"data_dir": str(root.resolve())},
+        "config": cfg.model_dump() | {"data_dir": str(root.resolve())},
         "seed": seed,
         "sources": [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files],
     }

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import math
+import typing
+from typing import Literal
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 __all__ = [
     "SCHEDULE_KINDS",
+    "ScheduleKind",
     "ScheduleLR",
     "warmup_cosine_lr",
     "warmup_tanh_lr",
 ]
 
-SCHEDULE_KINDS = ("cosine", "tanh")
+ScheduleKind = Literal["cosine", "tanh"]
+SCHEDULE_KINDS: tuple[str, ...] = typing.get_args(ScheduleKind)
 
 
 def _check(

@@ -93,7 +93,7 @@ class Trainer:
     def __init__(
         self, config: TrickConfig, data: DataBundle, device: str | torch.device = "cpu"
     ) -> None:
-        config.validate()
+        config.check()
         self.config = config
         self.device = torch.device(device)
         self.data = data.to(self.device)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor
 
-__all__ = ["WEIGHT_MODES", "class_weights"]
+__all__ = ["WEIGHT_MODES", "WeightMode", "class_weights"]
 
-WEIGHT_MODES = ("inverse", "effective")
+WeightMode = Literal["inverse", "effective"]
+WEIGHT_MODES: tuple[str, ...] = typing.get_args(WeightMode)
 
 
 def class_weights(
