@@ -1,0 +1,29 @@
+"""The README's reference tables are generated from the schema and must match it."""
+
+from __future__ import annotations
+
+from search.reference import main, space_table, update
+from search.space import PARAMS
+from tests.conftest import ROOT
+
+
+def test_the_readme_tables_match_the_schema() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert update(text) == text, "stale: run python -m search.reference README.md"
+
+
+def test_every_searchable_key_has_a_row_with_its_field_and_range() -> None:
+    table = space_table()
+    for name, param in PARAMS.items():
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{name}` |"))
+        assert f"`{param.key}`" in row
+        if param.kind != "choice":
+            assert f"[{param.low:g}, {param.high:g}]" in row
+
+
+def test_check_reports_a_stale_table(tmp_path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text((ROOT / "README.md").read_text().replace("`train.lr`", "`train.rate`", 1))
+    assert main([str(readme), "--check"]) == 1
+    assert main([str(readme)]) == 0
+    assert main([str(readme), "--check"]) == 0
