@@ -177,6 +177,7 @@ def suggest_config(
     """
     cfg = copy.deepcopy(base)
     _draw(trial, space, cfg, "lr")
+    _draw(trial, space, cfg, "weight_decay")
     _draw_loss(trial, space, cfg)
     _draw_schedule(trial, space, cfg, steps_per_epoch)
     if _draw(trial, space, cfg, "max_restarts") > 0:

@@ -87,3 +87,19 @@ def test_neighbouring_workers_never_share_a_sampler_seed(monkeypatch) -> None:
         monkeypatch.setattr(runner.os, "getpid", lambda pid=pid: pid)
         seeds.add(runner._sampler_seed(spec, opts, count))
     assert len(seeds) == 4  # seed + count + pid gave 1001 twice and 1004 twice
+
+
+def test_weight_decay_is_searchable_from_its_schema_entry() -> None:
+    spec = load_study_file(QUICKSTART, ["space.weight_decay=[1e-5, 1e-3]"])
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    decays = set()
+    for _ in range(5):
+        trial = study.ask()
+        decays.add(
+            suggest_config(trial, spec.space, spec.base, steps_per_epoch=10).train.weight_decay
+        )
+        assert trial.distributions["weight_decay"] == optuna.distributions.FloatDistribution(
+            1e-5, 1e-3, log=True
+        )
+        study.tell(trial, 0.5)
+    assert len(decays) == 5 and all(1e-5 <= d <= 1e-3 for d in decays)

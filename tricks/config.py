@@ -102,7 +102,9 @@ class TrainConfig(Section):
         Field(0.05, gt=0, description="peak learning rate")
     )
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
-    weight_decay: float = Field(5e-4, ge=0, description="L2 weight decay")
+    weight_decay: Annotated[float, Search("weight_decay", "log", 1e-6, 1e-1)] = Field(
+        5e-4, ge=0, description="L2 weight decay"
+    )
     augment: bool = Field(True, description="random crop and flip while training")
     crop_padding: int = Field(2, ge=0, description="pixels of padding for the random crop")
     flip: bool = Field(True, description="random horizontal flip")
