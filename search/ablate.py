@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from search.errors import UsageError
 from search.export import best_trials, load_existing_study, trial_config
+from search.record import AblationRun, TrialRecord
 from search.stats import mean_ci95
 from search.storage import artifact_dir, open_storage
 from tricks.ablation import variants
@@ -95,7 +96,7 @@ def ablate(
         direction="maximize",
         load_if_exists=True,
     )
-    done = {_key(t) for t in companion.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    done = {r.key for r in _runs(companion)}
     todo = [r for r in runs if r.key not in done]
     _print_plan(study, runs, todo, seeds)
     _train(companion, todo, device, data_dir)
@@ -106,13 +107,13 @@ def ablate(
     )
 
 
-def _key(t: optuna.trial.FrozenTrial) -> tuple[int, str, int]:
-    a = t.user_attrs
-    return int(a["source_trial"]), str(a["arm"]), int(a["seed"])
+def _runs(companion: optuna.Study) -> list[AblationRun]:
+    states = (TrialState.COMPLETE,)
+    return [AblationRun.of(t) for t in companion.get_trials(deepcopy=False, states=states)]
 
 
 def _epoch_seconds(study: optuna.Study) -> float:
-    curves = [t.user_attrs.get("curve", []) for t in study.get_trials(deepcopy=False)]
+    curves = [TrialRecord(t).curve for t in study.get_trials(deepcopy=False)]
     seconds = [row["seconds"] for curve in curves for row in curve]
     return statistics.median(seconds) if seconds else math.nan
 
@@ -150,29 +151,28 @@ def _train(companion: optuna.Study, todo: list[Run], device: str, data_dir: str 
         trainer = Trainer(cfg, data[key], device)
         result = trainer.fit()
         test = trainer.evaluate(result.model, "test")[cfg.train.metric]
-        attrs = {
-            "source_trial": run.source,
-            "arm": run.arm,
-            "change": run.change,
-            "seed": run.seed,
-            "val": result.value,
-            "test": float(test),
-            "seconds": time.perf_counter() - start,
-            "trick_config": cfg.to_dict(),
-        }
+        stored = AblationRun(
+            run.source,
+            run.arm,
+            run.change,
+            run.seed,
+            result.value,
+            float(test),
+            time.perf_counter() - start,
+            cfg.to_dict(),
+        )
         companion.add_trial(
             optuna.trial.create_trial(
-                value=result.value, user_attrs=attrs, state=TrialState.COMPLETE
+                value=result.value, user_attrs=stored.attrs(), state=TrialState.COMPLETE
             )
         )
 
 
 def ablation_rows(companion: optuna.Study) -> list[dict[str, Any]]:
     """Per source trial and trick: paired differences config - variant (points), CI, verdict."""
-    by: dict[tuple[int, str], dict[int, dict[str, Any]]] = {}
-    for t in companion.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        source, arm, seed = _key(t)
-        by.setdefault((source, arm), {})[seed] = t.user_attrs
+    by: dict[tuple[int, str], dict[int, AblationRun]] = {}
+    for r in _runs(companion):
+        by.setdefault((r.source_trial, r.arm), {})[r.seed] = r
     rows = []
     for (source, arm), per_seed in sorted(by.items()):
         base = by.get((source, CONFIG_ARM), {})
@@ -180,9 +180,9 @@ def ablation_rows(companion: optuna.Study) -> list[dict[str, Any]]:
             continue
         seeds = sorted(set(per_seed) & set(base))
         row: dict[str, Any] = {"source_trial": source, "trick": arm, "seeds": len(seeds)}
-        row["change"] = next(iter(per_seed.values()))["change"]
+        row["change"] = next(iter(per_seed.values())).change
         for split in ("val", "test"):
-            diffs = [(base[s][split] - per_seed[s][split]) * 100 for s in seeds]
+            diffs = [(getattr(base[s], split) - getattr(per_seed[s], split)) * 100 for s in seeds]
             row[split] = dict(zip(("mean", "low", "high"), mean_ci95(diffs), strict=True))
         low, high = row["val"]["low"], row["val"]["high"]
         row["verdict"] = (

@@ -172,6 +172,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str], torch_ready: float) -> int:
     from search.device import resolve_device
+    from search.record import TrialRecord
     from search.runner import Interrupted, RunOptions, open_study, run_study
     from search.storage import redact
     from search.study_file import load_study_file
@@ -246,10 +247,12 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str], torch_ready: float) 
     except ValueError:
         print(f"study {opts.study_name!r}: no completed trial yet")
         return 0
+    record = TrialRecord(best)
+    pre = record.pre_finetune_value
     print(
         f"best trial {best.number}: {spec.metric} {best.value:.4f} "
-        f"(before fine-tune {best.user_attrs.get('pre_finetune_value', float('nan')):.4f}, "
-        f"restarts {len(best.user_attrs.get('restarts', []))})"
+        f"(before fine-tune {pre if pre is not None else float('nan'):.4f}, "
+        f"restarts {len(record.restarts)})"
     )
     for key, value in best.params.items():
         print(f"  {key} = {value}")

@@ -14,6 +14,7 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.trial import TrialState
 
 from search.objective import TrialOutcome
+from search.record import TrialRecord
 from search.storage import artifact_dir, open_storage, redact
 from tricks.config import LossConfig
 
@@ -171,17 +172,15 @@ def annotate_study(study: optuna.Study, spec: Any, classes: list[str], counts: l
     from optuna_dashboard import save_note, save_plotly_graph_object
 
     save_note(study, study_note(study, spec, classes, counts))
-    done = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if "pre_finetune_value" in t.user_attrs and t.value is not None
-    ]
-    if not done:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    done = [(r.trial.number, r.finetune_gain) for r in map(TrialRecord, complete)]
+    gains = [(number, gain * 100) for number, gain in done if gain is not None]
+    if not gains:
         return
     import plotly.graph_objects as go  # only once there is something to draw
 
-    gains = [(t.value - t.user_attrs["pre_finetune_value"]) * 100 for t in done]
-    fig = go.Figure(go.Bar(x=[t.number for t in done], y=gains, marker_color="seagreen"))
+    numbers, points = zip(*gains, strict=True)
+    fig = go.Figure(go.Bar(x=list(numbers), y=list(points), marker_color="seagreen"))
     fig.update_layout(
         title="No-aug fine-tune gain per completed trial (points)",
         xaxis_title="trial",
@@ -190,14 +189,10 @@ def annotate_study(study: optuna.Study, spec: Any, classes: list[str], counts: l
     save_plotly_graph_object(study, fig, graph_object_id="finetune-gain")
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
     groups: dict[str, list[float]] = {"restarted": [], "never restarted": []}
-    for t in finished:
-        value = (
-            t.value
-            if t.value is not None
-            else (t.intermediate_values[t.last_step] if t.last_step is not None else None)
-        )
+    for record in map(TrialRecord, finished):
+        value = record.final_value
         if value is not None:
-            groups["restarted" if t.user_attrs.get("restarts") else "never restarted"].append(value)
+            groups["restarted" if record.restarts else "never restarted"].append(value)
     fig = go.Figure(
         [go.Box(y=v, name=f"{k} (n={len(v)})", boxpoints="all") for k, v in groups.items() if v]
     )

@@ -14,6 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.errors import UsageError
+from search.record import StudyRecord, TrialRecord
 from search.storage import open_storage, redact
 from tricks.config import ConfigError, TrickConfig
 
@@ -54,7 +55,7 @@ def best_trials(
     trials = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if "trick_config" in t.user_attrs and t.value is not None
+        if TrialRecord(t).trick_config is not None and t.value is not None
     ]
     if not trials:
         raise UsageError(f"study {study.study_name!r} has no completed trial {purpose}")
@@ -62,10 +63,15 @@ def best_trials(
     return sorted(trials, key=lambda t: t.value, reverse=reverse)[:top]  # type: ignore[arg-type, return-value]
 
 
+def _nan_if_none(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
 def trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> TrickConfig:
     """The trial's trick config with provenance, set to replay its restarts at the same epochs."""
-    raw = dict(trial.user_attrs["trick_config"])
-    restarts = trial.user_attrs.get("restarts", [])
+    record = TrialRecord(trial)
+    raw = dict(record.trick_config or {})
+    restarts = record.restarts
     raw["restart"] = {
         **raw["restart"],
         "replay": [{"epoch": int(e["epoch"]), "reason": str(e["reason"])} for e in restarts],
@@ -73,9 +79,9 @@ def trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> TrickC
     raw["provenance"] = {
         "study": study.study_name,
         "trial": trial.number,
-        "metric": study.user_attrs.get("metric", "value"),
+        "metric": StudyRecord(study).metric,
         "value": trial.value,
-        "pre_finetune_value": trial.user_attrs.get("pre_finetune_value", float("nan")),
+        "pre_finetune_value": _nan_if_none(record.pre_finetune_value),
         "restarts": [dict(e) for e in restarts],
         "dataset": raw["data"]["dataset"],
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -123,7 +129,7 @@ def study_table(storage_url: str) -> list[dict[str, Any]]:
             {
                 "name": summary.study_name,
                 "direction": summary.directions[0].name.lower(),
-                "metric": study.user_attrs.get("metric", "value"),
+                "metric": StudyRecord(study).metric,
                 "trials": len(trials),
                 **{k: v for k, v in counts.items() if k != "waiting"},
                 "best_value": best.value if best else None,

@@ -12,6 +12,7 @@ import optuna
 
 from search.checkpoints import CheckpointStore, root_trial_number
 from search.pruner import RestartOnPrunePruner
+from search.record import TrialWriter
 from search.space import suggest_config
 from search.study_file import StudySpec
 from tricks.config import TrickConfig
@@ -47,7 +48,7 @@ class Objective:
     a restart the trainer restarts with reason ``pruned``; when it says prune, or a
     divergence comes with no restart left, the trial raises ``optuna.TrialPruned``.
     Completed trials close with the no-aug fine-tune: the value is the metric after
-    it and ``user_attrs["pre_finetune_value"]`` the one before.
+    it and the record's ``pre_finetune_value`` (:mod:`search.record`) the one before.
 
     Args:
         spec: The study definition.
@@ -83,9 +84,8 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         steps_per_epoch = math.ceil(len(self.data.y_train) / self.spec.base.train.batch_size)
         config = suggest_config(trial, self.spec.space, self.spec.base, steps_per_epoch)
-        trial.set_user_attr("trick_config", config.to_dict())
-        trial.set_user_attr("max_restarts", config.restart.max_restarts)
-        trial.set_user_attr("train_epochs", config.train.epochs)
+        record = TrialWriter(trial)
+        record.config(config.to_dict(), config.restart.max_restarts, config.train.epochs)
         root, resume = self._resume_point(trial)
         outcome = TrialOutcome(
             config,
@@ -93,11 +93,11 @@ class Objective:
             list(resume["controller"]["events"]) if resume else [],
             classes=self.data.classes,
             class_counts=self.data.class_counts,
-            recipe=trial.user_attrs.get("recipe"),
+            recipe=record.recipe,
         )
-        trial.set_user_attr("restarts", outcome.restarts)
+        record.restarts(outcome.restarts)
         if resume is not None:
-            trial.set_user_attr("resumed_after_epoch", resume["epoch"])
+            record.resumed_after(resume["epoch"])
         save = None
         if self.checkpoints is not None:
             store = self.checkpoints
@@ -114,10 +114,7 @@ class Objective:
             self._finish(trial, outcome, root)
             raise
         result = outcome.result
-        trial.set_user_attr("pre_finetune_value", result.pre_finetune_value)
-        trial.set_user_attr(
-            "val_metrics", {k: v for k, v in result.metrics.items() if k != "confusion"}
-        )
+        record.result(result.pre_finetune_value, result.metrics)
         self._finish(trial, outcome, root)
         return result.value
 
@@ -134,18 +131,18 @@ class Objective:
 
     def _listener(self, trial: optuna.Trial, outcome: TrialOutcome) -> Listener:
         """Report each epoch, turn the pruner's answer into a restart or a prune."""
-        pruner = trial.study.pruner
+        pruner, record = trial.study.pruner, TrialWriter(trial)
 
         def listen(event: object) -> str | None:
             if isinstance(event, RestartEvent):
                 outcome.restarts.append(event.to_dict())
-                trial.set_user_attr("restarts", outcome.restarts)
+                record.restarts(outcome.restarts)
             if not isinstance(event, EpochEnd):
                 return None
             outcome.curve.append(_curve_row(event))
             if self.torch_ready is not None:  # this process's first epoch
                 started = time.perf_counter() - event.seconds - self.torch_ready
-                trial.set_user_attr("startup_seconds", started)
+                record.startup(started)
                 self.torch_ready = None
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, event)
@@ -170,13 +167,14 @@ class Objective:
     def _finish(self, trial: optuna.Trial, outcome: TrialOutcome, root: int) -> None:
         if self.checkpoints is not None:
             self.checkpoints.remove(root)  # finished: nothing to resume
-        trial.set_user_attr("curve", outcome.curve)
+        record = TrialWriter(trial)
+        record.curve(outcome.curve)
         if outcome.pruned_reason is not None:
-            trial.set_user_attr("pruned_reason", outcome.pruned_reason)
+            record.pruned(outcome.pruned_reason)
         if self.after_trial is not None:
             start = time.perf_counter()
             self.after_trial(trial, outcome)
-            trial.set_user_attr("after_trial_seconds", time.perf_counter() - start)
+            record.hook_seconds(time.perf_counter() - start)
 
 
 def _curve_row(event: EpochEnd) -> dict[str, Any]:

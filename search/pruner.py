@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import optuna
 from optuna.pruners import BasePruner, HyperbandPruner
 
 from search import optuna_private
+from search.record import TrialRecord
 from tricks.restart import Decision
 
 __all__ = ["RestartOnPrunePruner", "restarts_of", "wrap_pruner"]
 
 
 def restarts_of(trial: optuna.trial.FrozenTrial) -> list[dict[str, Any]]:
-    """The restart events the objective stored on ``trial`` (``user_attrs["restarts"]``)."""
-    return list(trial.user_attrs.get("restarts", []))
+    """The restart events the objective stored on ``trial``."""
+    return TrialRecord(trial).restarts
 
 
 class RestartOnPrunePruner(BasePruner):
@@ -24,8 +24,8 @@ class RestartOnPrunePruner(BasePruner):
 
     Like :class:`optuna.pruners.PatientPruner`, it wraps another pruner and changes
     only its decision. When the wrapped pruner says "prune", a trial that has used
-    fewer than ``user_attrs["max_restarts"]`` restarts (all reasons counted) and has
-    training epochs left after this step (``user_attrs["train_epochs"]``) gets
+    fewer than its record's ``max_restarts`` restarts (all reasons counted) and has
+    training epochs left after this step (``train_epochs``, :mod:`search.record`) gets
     :attr:`~tricks.restart.Decision.RESTART` instead, and the objective restarts it
     from its best weights at a new learning rate. :meth:`prune` returns ``True``
     only when the restarts are used up, so ``if trial.should_prune(): raise
@@ -77,8 +77,9 @@ class RestartOnPrunePruner(BasePruner):
             return Decision.CONTINUE, f"grace after the restart at epoch {restarts[-1]['epoch']}"
         if not self._wrapped.prune(study, trial):
             return Decision.CONTINUE, f"{type(self._wrapped).__name__} keeps the trial"
-        allowed = int(trial.user_attrs.get("max_restarts", self._default_max))
-        last_train_step = trial.user_attrs.get("train_epochs", math.inf) - 1
+        record = TrialRecord(trial)
+        allowed = self._default_max if record.max_restarts is None else record.max_restarts
+        last_train_step = record.train_epochs - 1
         if len(restarts) < allowed and step is not None and step < last_train_step:
             return Decision.RESTART, f"restart {len(restarts) + 1} of {allowed} instead of pruning"
         why = "no training epoch left" if len(restarts) < allowed else f"{len(restarts)} restarts"

@@ -7,6 +7,7 @@ from typing import Any
 
 import optuna
 
+from search.record import RECIPE
 from search.space import PARAMS
 from tricks.config import TrickConfig
 
@@ -131,7 +132,7 @@ def recipe_params(recipe: Recipe, space: dict[str, Any], base: TrickConfig) -> d
 
 
 def enqueue_recipes(study: optuna.Study, space: dict[str, Any], base: TrickConfig) -> list[str]:
-    """Enqueue every recipe that fits the study; each carries ``user_attrs["recipe"]``.
+    """Enqueue every recipe that fits the study; each carries its record's ``recipe``.
 
     Returns:
         The names of the recipes enqueued, in order.
@@ -141,7 +142,7 @@ def enqueue_recipes(study: optuna.Study, space: dict[str, Any], base: TrickConfi
         params = recipe_params(recipe, space, base)
         if params is None:
             continue
-        attrs = {"recipe": {"name": recipe.name, "source": recipe.source}}
+        attrs = {RECIPE: {"name": recipe.name, "source": recipe.source}}
         study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=True)
         names.append(recipe.name)
     return names

@@ -6,15 +6,20 @@ import json
 import math
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.errors import UsageError
 from search.export import best_trials, load_existing_study, trial_config
 from search.figures import history_png, per_class_png, scatter_gain_png
 from search.optuna_private import storage_of
+from search.record import StudyRecord, TrialRecord
+from tricks.config import TrickConfig
 
 __all__ = ["build_report", "summarise"]
 
@@ -46,60 +51,68 @@ def ablation_section(study: optuna.Study) -> list[str]:
 def recipes_section(study: optuna.Study, metric: str) -> list[str]:
     """The literature's recipes the study started with, and how each did."""
     lines = ["", f"## {SECTIONS[6]}", ""]
-    recipes = [t for t in study.get_trials(deepcopy=False) if "recipe" in t.user_attrs]
+    records = [TrialRecord(t) for t in study.get_trials(deepcopy=False)]
+    recipes = [r for r in records if r.recipe is not None]
     if not recipes:
         return [*lines, "This study did not start from the recipes (warm start off)."]
     lines += [f"| trial | recipe | source | state | validation {metric} |", "|---|---|---|---|---|"]
-    for t in recipes:
-        value = _final_value(t)
+    for r in recipes:
+        value, recipe, t = r.final_value, r.recipe or {}, r.trial
         shown = "-" if value is None else f"{value:.4f}"
-        r = t.user_attrs["recipe"]
         lines.append(
-            f"| {t.number} | {r['name']} | {r['source']} | {t.state.name.lower()} | {shown} |"
+            f"| {t.number} | {recipe['name']} | {recipe['source']} | {t.state.name.lower()} "
+            f"| {shown} |"
         )
     return lines
-
-
-def _final_value(t: FrozenTrial) -> float | None:
-    """A completed trial's value, or the last value a pruned trial reported."""
-    if t.value is not None:
-        return t.value
-    if t.last_step is not None:
-        return t.intermediate_values[t.last_step]
-    return None
 
 
 def _or_nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-def summarise(study: optuna.Study) -> dict[str, Any]:
-    """The numbers of the report, computed from the study's own trials only."""
-    trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    gains = [
-        (t.value - t.user_attrs["pre_finetune_value"]) * 100
-        for t in complete
-        if isinstance(t.user_attrs.get("pre_finetune_value"), float)
-        and math.isfinite(t.user_attrs["pre_finetune_value"])
+def _gains(complete: list[TrialRecord]) -> dict[str, Any]:
+    gains = [r.finetune_gain * 100 for r in complete if r.finetune_gain is not None]
+    return {
+        "n": len(gains),
+        "mean": statistics.fmean(gains) if gains else None,
+        "std": statistics.stdev(gains) if len(gains) > 1 else None,
+        "min": min(gains, default=None),
+        "max": max(gains, default=None),
+        "helped": sum(g > 0 for g in gains),
+        "hurt": sum(g < 0 for g in gains),
+    }
+
+
+def _restarts(finished: list[TrialRecord]) -> dict[str, Any]:
+    restarted = [r for r in finished if r.restarts]
+    recovered = [
+        r.final_value > e["value"]
+        for r in restarted
+        for e in r.restarts
+        if e["reason"] == "pruned" and r.final_value is not None and math.isfinite(e["value"])
     ]
-    restarted = [t for t in finished if t.user_attrs.get("restarts")]
-    reasons = Counter(r["reason"] for t in finished for r in t.user_attrs.get("restarts", []))
-    recovered = []
-    for t in restarted:
-        final = _final_value(t)
-        for r in t.user_attrs["restarts"]:
-            if r["reason"] == "pruned" and final is not None and math.isfinite(r["value"]):
-                recovered.append(final > r["value"])
-    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
-    for key, param in (("loss_kind", ("loss", "kind")), ("schedule_kind", ("schedule", "kind"))):
+    return {
+        "finished_trials": len(finished),
+        "restarted_trials": len(restarted),
+        "events_by_reason": dict(Counter(e["reason"] for r in finished for e in r.restarts)),
+        "restarted_then_completed": sum(r.trial.state == TrialState.COMPLETE for r in restarted),
+        "restarted_then_pruned": sum(r.trial.state == TrialState.PRUNED for r in restarted),
+        "pruned_restarts": len(recovered),
+        "ended_above_pruning_point": sum(recovered),
+    }
+
+
+def _by_kind(complete: list[TrialRecord], maximize: bool) -> dict[str, dict[str, Any]]:
+    by_kind: dict[str, dict[str, Any]] = {}
+    for key, (section, field) in (
+        ("loss_kind", ("loss", "kind")),
+        ("schedule_kind", ("schedule", "kind")),
+    ):
         groups: dict[str, list[float]] = defaultdict(list)
-        for t in complete:
-            cfg = t.user_attrs.get("trick_config")
-            kind = cfg[param[0]][param[1]] if cfg else t.params.get(key, "unknown")
-            groups[kind].append(t.value)  # type: ignore[arg-type]
-        maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        for r in complete:
+            cfg = r.trick_config
+            kind = cfg[section][field] if cfg else r.trial.params.get(key, "unknown")
+            groups[kind].append(_or_nan(r.trial.value))
         by_kind[key] = {
             k: {
                 "best": (max if maximize else min)(v),
@@ -108,31 +121,30 @@ def summarise(study: optuna.Study) -> dict[str, Any]:
             }
             for k, v in sorted(groups.items())
         }
+    return by_kind
+
+
+def summarise(study: optuna.Study) -> dict[str, Any]:
+    """The numbers of the report, computed from the study's own trials only."""
+    trials = study.get_trials(deepcopy=False)
+    records = [TrialRecord(t) for t in trials]
+    complete = [
+        r for r in records if r.trial.state == TrialState.COMPLETE and r.trial.value is not None
+    ]
+    finished = [r for r in records if r.trial.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     return {
         "study": study.study_name,
-        "metric": study.user_attrs.get("metric", "value"),
+        "metric": StudyRecord(study).metric,
         "trials": len(trials),
         "states": dict(Counter(t.state.name.lower() for t in trials)),
-        "finetune_gain_points": {
-            "n": len(gains),
-            "mean": statistics.fmean(gains) if gains else None,
-            "std": statistics.stdev(gains) if len(gains) > 1 else None,
-            "min": min(gains, default=None),
-            "max": max(gains, default=None),
-            "helped": sum(g > 0 for g in gains),
-            "hurt": sum(g < 0 for g in gains),
-        },
-        "restarts": {
-            "finished_trials": len(finished),
-            "restarted_trials": len(restarted),
-            "events_by_reason": dict(reasons),
-            "restarted_then_completed": sum(t.state == TrialState.COMPLETE for t in restarted),
-            "restarted_then_pruned": sum(t.state == TrialState.PRUNED for t in restarted),
-            "pruned_restarts": len(recovered),
-            "ended_above_pruning_point": sum(recovered),
-        },
-        "by_kind": by_kind,
+        "finetune_gain_points": _gains(complete),
+        "restarts": _restarts(finished),
+        "by_kind": _by_kind(complete, _maximize(study)),
     }
+
+
+def _maximize(study: optuna.Study) -> bool:
+    return study.direction == optuna.study.StudyDirection.MAXIMIZE
 
 
 def _pct(x: float | None) -> str:
@@ -152,6 +164,165 @@ def _importances(study: optuna.Study) -> tuple[dict[str, float], str]:
         return {}, f"not available: {exc}"
 
 
+@dataclass
+class _Report:
+    """What every section reads: the study, its summary and where figures go."""
+
+    study: optuna.Study
+    summary: dict[str, Any]
+    output: Path
+
+    @property
+    def metric(self) -> str:
+        return str(self.summary["metric"])
+
+
+def _test_lines(rep: _Report, best: FrozenTrial, metrics: dict[str, Any]) -> list[str]:
+    test = metrics["test"]
+    rows = zip(metrics["classes"], metrics["class_counts"], test["per_class_accuracy"], strict=True)
+    per_class_png(
+        test["per_class_accuracy"],
+        metrics["classes"],
+        metrics["class_counts"],
+        f"best config (trial {best.number}): test per-class accuracy",
+        rep.output / "best_per_class.png",
+    )
+    return [
+        "",
+        "Held-out test split (the best config retrained once, restarts replayed):",
+        "",
+        "| accuracy | balanced accuracy | macro-F1 |",
+        "|---|---|---|",
+        f"| {test['accuracy'] * 100:.2f}% | {test['balanced_accuracy'] * 100:.2f}% "
+        f"| {test['macro_f1'] * 100:.2f}% |",
+        "",
+        "| class | training images | test accuracy |",
+        "|---|---|---|",
+        *[f"| {c} | {n} | {a * 100:.1f}% |" for c, n, a in rows],
+        "",
+        "![per-class test accuracy](best_per_class.png)",
+    ]
+
+
+def _best_section(
+    rep: _Report, retrain: Callable[[TrickConfig], dict[str, Any]] | None
+) -> list[str]:
+    """The best trial, its config and (when ``retrain`` is given) its test metrics."""
+    lines = ["", f"## {SECTIONS[0]}", ""]
+    try:
+        best = best_trials(rep.study, 1)[0]
+    except UsageError:
+        return [*lines, "No completed trial with a trick config: nothing to show."]
+    config, record = trial_config(rep.study, best), TrialRecord(best)
+    pre = record.pre_finetune_value
+    lines.append(
+        f"Trial **{best.number}**: validation {rep.metric} **{best.value:.4f}** "
+        f"(before the no-aug fine-tune {pre if pre is None else f'{pre:.4f}'}), "
+        f"{len(record.restarts)} restart(s)."
+    )
+    if retrain is not None:
+        metrics = retrain(config)
+        rep.summary["test"] = metrics["test"]
+        lines += _test_lines(rep, best, metrics)
+    return [*lines, "", "```toml", config.to_toml().strip(), "```"]
+
+
+def _history_section(rep: _Report) -> list[str]:
+    lines = ["", f"## {SECTIONS[1]}", ""]
+    finished = [
+        r
+        for r in map(TrialRecord, rep.study.get_trials(deepcopy=False))
+        if r.trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and r.final_value is not None
+    ]
+    if not finished:
+        return [*lines, "No finished trial yet."]
+    history_png(
+        [r.trial.number for r in finished],
+        [_or_nan(r.final_value) for r in finished],
+        [r.trial.state.name.lower() for r in finished],
+        rep.metric,
+        _maximize(rep.study),
+        rep.output / "history.png",
+    )
+    return [*lines, "![optimisation history](history.png)"]
+
+
+def _finetune_section(rep: _Report) -> list[str]:
+    g, metric = rep.summary["finetune_gain_points"], rep.metric
+    lines = ["", f"## {SECTIONS[2]}", ""]
+    if not g["n"]:
+        return [*lines, "No completed trial recorded a pre-fine-tune value."]
+    done = [
+        r
+        for r in map(
+            TrialRecord, rep.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        )
+        if r.pre_finetune_value is not None
+    ]
+    scatter_gain_png(
+        [_or_nan(r.pre_finetune_value) for r in done],
+        [_or_nan(r.trial.value) for r in done],
+        metric,
+        rep.output / "finetune_gain.png",
+    )
+    return [
+        *lines,
+        f"Over **{g['n']}** completed trials the no-aug fine-tune changed validation {metric} "
+        f"by **{_pct(g['mean'])} points** on average (std {_pct(g['std'])}, min "
+        f"{_pct(g['min'])}, max {_pct(g['max'])}); it helped in {g['helped']} of {g['n']} "
+        f"trials ({g['helped'] / g['n'] * 100:.0f}%) and hurt in {g['hurt']}.",
+        "",
+        "![fine-tune gain](finetune_gain.png)",
+    ]
+
+
+def _restarts_section(rep: _Report) -> list[str]:
+    r = rep.summary["restarts"]
+    reasons = ", ".join(f"{n} {k}" for k, n in sorted(r["events_by_reason"].items())) or "none"
+    lines = [
+        "",
+        f"## {SECTIONS[3]}",
+        "",
+        f"{r['restarted_trials']} of {r['finished_trials']} finished trials restarted at least "
+        f"once (restart events: {reasons}). Of the restarted trials, "
+        f"{r['restarted_then_completed']} went on to complete and {r['restarted_then_pruned']} "
+        f"were pruned anyway.",
+    ]
+    if r["pruned_restarts"]:
+        lines.append(
+            f"Of {r['pruned_restarts']} restarts given instead of pruning, "
+            f"{r['ended_above_pruning_point']} ended above the metric at the pruning point."
+        )
+    return lines
+
+
+def _by_kind_section(rep: _Report) -> list[str]:
+    lines = ["", f"## {SECTIONS[4]}", ""]
+    for key, rows in rep.summary["by_kind"].items():
+        lines += [f"| {key} | best {rep.metric} | mean | completed trials |", "|---|---|---|---|"]
+        lines += [
+            f"| {k} | {v['best']:.4f} | {v['mean']:.4f} | {v['trials']} |" for k, v in rows.items()
+        ]
+        lines.append("")
+    return lines
+
+
+def _importance_section(rep: _Report) -> list[str]:
+    lines = [f"## {SECTIONS[5]}", ""]
+    importances, why = _importances(rep.study)
+    rep.summary["importances"] = importances
+    if not importances:
+        return [*lines, f"Parameter importances {why}."]
+    return [
+        *lines,
+        "Optuna's PED-ANOVA evaluator (its default) over completed trials:",
+        "",
+        "| parameter | importance |",
+        "|---|---|",
+        *[f"| {k} | {v:.3f} |" for k, v in importances.items()],
+    ]
+
+
 def build_report(
     storage_url: str,
     study_name: str,
@@ -163,160 +334,47 @@ def build_report(
     """Write ``output/report.md`` with PNG figures and ``output/summary.json``.
 
     The best config's test-split metrics come from retraining it once (its restarts
-    replayed, same seed), so the test split is never used for selection.
+    replayed, same seed), so the test split is never used for selection. The
+    retraining's epoch lines go to ``output/best_run/train.log``.
     """
     study = load_existing_study(storage_url, study_name)
     output.mkdir(parents=True, exist_ok=True)
-    s = summarise(study)
-    metric = s["metric"]
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    md = [f"# tricksearch report: {study_name}", ""]
-    md.append(
-        f"{s['trials']} trials ({', '.join(f'{n} {k}' for k, n in sorted(s['states'].items()))}). "
-        f"Metric: validation **{metric}**; numbers in points are percentage points."
-    )
-
-    # Best trick config and its test metrics.
-    md += ["", f"## {SECTIONS[0]}", ""]
-    test: dict[str, Any] | None = None
-    try:
-        best = best_trials(study, 1)[0]
-    except Exception:
-        best = None
-        md.append("No completed trial with a trick config: nothing to show.")
-    if best is not None:
-        config = trial_config(study, best)
-        pre = best.user_attrs.get("pre_finetune_value")
-        md.append(
-            f"Trial **{best.number}**: validation {metric} **{best.value:.4f}** "
-            f"(before the no-aug fine-tune {pre if pre is None else f'{pre:.4f}'}), "
-            f"{len(best.user_attrs.get('restarts', []))} restart(s)."
-        )
-        if evaluate_test:
-            from search.train_cmd import run_train
-
-            metrics = run_train(config, output / "best_run", device, data_dir)
-            test = metrics["test"]
-            md += [
-                "",
-                "Held-out test split (the best config retrained once, restarts replayed):",
-                "",
-                "| accuracy | balanced accuracy | macro-F1 |",
-                "|---|---|---|",
-                f"| {test['accuracy'] * 100:.2f}% | {test['balanced_accuracy'] * 100:.2f}% "
-                f"| {test['macro_f1'] * 100:.2f}% |",
-                "",
-                "| class | training images | test accuracy |",
-                "|---|---|---|",
-                *[
-                    f"| {c} | {n} | {a * 100:.1f}% |"
-                    for c, n, a in zip(
-                        metrics["classes"],
-                        metrics["class_counts"],
-                        test["per_class_accuracy"],
-                        strict=True,
-                    )
-                ],
-            ]
-            per_class_png(
-                test["per_class_accuracy"],
-                metrics["classes"],
-                metrics["class_counts"],
-                f"best config (trial {best.number}): test per-class accuracy",
-                output / "best_per_class.png",
-            )
-            md += ["", "![per-class test accuracy](best_per_class.png)"]
-        md += ["", "```toml", config.to_toml().strip(), "```"]
-
-    # Optimisation history.
-    md += ["", f"## {SECTIONS[1]}", ""]
-    finished = [
-        t
-        for t in study.get_trials(deepcopy=False)
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and _final_value(t) is not None
+    rep = _Report(study, summarise(study), output)
+    rep.summary["test"] = None
+    states = ", ".join(f"{n} {k}" for k, n in sorted(rep.summary["states"].items()))
+    md = [
+        f"# tricksearch report: {study_name}",
+        "",
+        f"{rep.summary['trials']} trials ({states}). "
+        f"Metric: validation **{rep.metric}**; numbers in points are percentage points.",
     ]
-    if finished:
-        history_png(
-            [t.number for t in finished],
-            [_or_nan(_final_value(t)) for t in finished],
-            [t.state.name.lower() for t in finished],
-            metric,
-            maximize,
-            output / "history.png",
-        )
-        md.append("![optimisation history](history.png)")
-    else:
-        md.append("No finished trial yet.")
-
-    # Fine-tune gain.
-    g = s["finetune_gain_points"]
-    md += ["", f"## {SECTIONS[2]}", ""]
-    if g["n"]:
-        md.append(
-            f"Over **{g['n']}** completed trials the no-aug fine-tune changed validation {metric} "
-            f"by **{_pct(g['mean'])} points** on average (std {_pct(g['std'])}, min "
-            f"{_pct(g['min'])}, max {_pct(g['max'])}); it helped in {g['helped']} of {g['n']} "
-            f"trials ({g['helped'] / g['n'] * 100:.0f}%) and hurt in {g['hurt']}."
-        )
-        done = [
-            t
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if isinstance(t.user_attrs.get("pre_finetune_value"), float)
-        ]
-        scatter_gain_png(
-            [t.user_attrs["pre_finetune_value"] for t in done],
-            [_or_nan(t.value) for t in done],
-            metric,
-            output / "finetune_gain.png",
-        )
-        md += ["", "![fine-tune gain](finetune_gain.png)"]
-    else:
-        md.append("No completed trial recorded a pre-fine-tune value.")
-
-    # Restarts.
-    r = s["restarts"]
-    md += ["", f"## {SECTIONS[3]}", ""]
-    reasons = ", ".join(f"{n} {k}" for k, n in sorted(r["events_by_reason"].items())) or "none"
-    md.append(
-        f"{r['restarted_trials']} of {r['finished_trials']} finished trials restarted at least "
-        f"once (restart events: {reasons}). Of the restarted trials, "
-        f"{r['restarted_then_completed']} went on to complete and {r['restarted_then_pruned']} "
-        f"were pruned anyway."
+    retrain = (
+        (lambda cfg: _retrain(cfg, output / "best_run", device, data_dir))
+        if evaluate_test
+        else None
     )
-    if r["pruned_restarts"]:
-        md.append(
-            f"Of {r['pruned_restarts']} restarts given instead of pruning, "
-            f"{r['ended_above_pruning_point']} ended above the metric at the pruning point."
-        )
-
-    # By kind.
-    md += ["", f"## {SECTIONS[4]}", ""]
-    for key, rows in s["by_kind"].items():
-        md += [f"| {key} | best {metric} | mean | completed trials |", "|---|---|---|---|"]
-        md += [
-            f"| {k} | {v['best']:.4f} | {v['mean']:.4f} | {v['trials']} |" for k, v in rows.items()
-        ]
-        md.append("")
-
-    # Importances.
-    md += [f"## {SECTIONS[5]}", ""]
-    importances, why = _importances(study)
-    s["importances"] = importances
-    if importances:
-        md += [
-            "Optuna's PED-ANOVA evaluator (its default) over completed trials:",
-            "",
-            "| parameter | importance |",
-            "|---|---|",
-        ]
-        md += [f"| {k} | {v:.3f} |" for k, v in importances.items()]
-    else:
-        md.append(f"Parameter importances {why}.")
-
-    md += recipes_section(study, metric)
+    md += _best_section(rep, retrain)
+    md += _history_section(rep)
+    md += _finetune_section(rep)
+    md += _restarts_section(rep)
+    md += _by_kind_section(rep)
+    md += _importance_section(rep)
+    md += recipes_section(study, rep.metric)
     md += ablation_section(study)
-    s["test"] = test
-    (output / "summary.json").write_text(json.dumps(s, indent=2, default=str))
+    (output / "summary.json").write_text(json.dumps(rep.summary, indent=2, default=str))
     path = output / "report.md"
     path.write_text("\n".join(md) + "\n")
     return path
+
+
+def _retrain(
+    config: TrickConfig, output: Path, device: str, data_dir: str | None
+) -> dict[str, Any]:
+    """Retrain the best config once, its epoch lines in ``output/train.log``."""
+    from search.train_cmd import run_train
+
+    output.mkdir(parents=True, exist_ok=True)
+    log = output / "train.log"
+    print(f"retraining the best config for its test metrics (log: {log})", flush=True)
+    with log.open("w") as stream:
+        return run_train(config, output, device, data_dir, stream=stream)

@@ -24,6 +24,7 @@ from search.objective import Objective
 from search.optuna_private import heartbeat
 from search.pruner import wrap_pruner
 from search.recipes import enqueue_recipes
+from search.record import StudyRecord, TrialRecord, TrialWriter
 from search.storage import artifact_dir, open_storage, parse_url, redact, retry_callback
 from search.study_file import StudySpec, make_pruner, make_sampler
 
@@ -85,9 +86,8 @@ def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
     _check_definition(study, spec, opts)
     trials = study.get_trials(deepcopy=False)
     study.sampler = make_sampler(spec, seed=_sampler_seed(spec, opts, len(trials)))
-    if "spec" not in study.user_attrs:
-        study.set_user_attr("spec", spec.to_dict())
-        study.set_user_attr("metric", spec.metric)
+    if StudyRecord(study).spec is None:
+        StudyRecord(study).define(spec.to_dict(), spec.metric)
         study.set_metric_names([spec.metric])
     _warm_start(study, spec, opts)
     return study
@@ -123,7 +123,8 @@ def _check_definition(study: optuna.Study, spec: StudySpec, opts: RunOptions) ->
     Raises:
         UsageError: The stored definition differs; the message names the keys.
     """
-    stored = study.user_attrs.get("spec")
+    record = StudyRecord(study)
+    stored = record.spec
     if stored is None:
         return
     changed = changed_keys(stored, spec.to_dict())
@@ -138,10 +139,9 @@ def _check_definition(study: optuna.Study, spec: StudySpec, opts: RunOptions) ->
             f"(changed: {shown}); use another --study-name, or --accept-changed-study to "
             "continue it anyway"
         )
-    history = list(study.user_attrs.get("spec_changes", []))
+    history = record.spec_changes
     history.append({"changed": changed, "trials_before": len(study.trials), "spec": spec.to_dict()})
-    study.set_user_attr("spec_changes", history)
-    study.set_user_attr("spec", spec.to_dict())
+    record.change(spec.to_dict(), history)
 
 
 def _warm_start(study: optuna.Study, spec: StudySpec, opts: RunOptions) -> None:
@@ -151,10 +151,10 @@ def _warm_start(study: optuna.Study, spec: StudySpec, opts: RunOptions) -> None:
     """
     wanted = spec.warm_start if opts.warm_start is None else opts.warm_start
     with claim_lock(opts.storage, opts.study_name):
-        done = study.user_attrs.get("warm_start")
+        done = StudyRecord(study).warm_start
         if done is None and not study.get_trials(deepcopy=False):
             names = enqueue_recipes(study, spec.space, spec.base) if wanted else []
-            study.set_user_attr("warm_start", names)
+            StudyRecord(study).warm_started(names)
             return
     if done and opts.warm_start is False and not opts.worker:
         print(
@@ -212,8 +212,8 @@ class _Progress:
         self.bar.n = done
         self.bar.refresh()
         value = f"{trial.value:.4f}" if trial.value is not None else "-"
-        restarts = len(trial.user_attrs.get("restarts", []))
-        reason = trial.user_attrs.get("fail_reason") or trial.user_attrs.get("pruned_reason") or ""
+        record = TrialRecord(trial)
+        restarts, reason = len(record.restarts), record.reason
         self.write(
             f"trial {trial.number:3d} {trial.state.name.lower()} value {value} "
             f"restarts {restarts} {reason}".rstrip()
@@ -292,7 +292,7 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
             trial = _claim(study, opts)
             if trial is None:
                 break
-            trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
+            TrialWriter(trial).worker(f"{os.uname().nodename}:{os.getpid()}")
             _run_one(study, trial, objective)
             trials = study.get_trials(deepcopy=False)  # one read serves both
             done = sum(t.state in FINISHED for t in trials)
@@ -314,12 +314,12 @@ def _run_one(study: optuna.Study, trial: optuna.Trial, objective: Objective) -> 
         except optuna.TrialPruned:
             study.tell(trial, state=TrialState.PRUNED)
         except Interrupted as exc:
-            trial.set_user_attr("fail_reason", f"interrupted by {exc}")
+            TrialWriter(trial).failed(f"interrupted by {exc}")
             frozen = study.tell(trial, state=TrialState.FAIL)
             retry_callback()(study, frozen)  # the rerun continues it from its checkpoint
             raise
         except Exception as exc:  # OOM, a data error...: record it, keep the study going
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:500])
+            TrialWriter(trial).failed(f"{type(exc).__name__}: {exc}")
             study.tell(trial, state=TrialState.FAIL)
             print(f"trial {trial.number} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         else:

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tricks.config import ConfigError, TrickConfig, apply_overrides, read_toml
 from tricks.restart import RestartEvent
@@ -57,9 +57,16 @@ def _printer(stream: Any = sys.stdout):  # type: ignore[no-untyped-def]
 
 
 def run_train(
-    config: TrickConfig, output: Path, device: str, data_dir: str | None
+    config: TrickConfig,
+    output: Path,
+    device: str,
+    data_dir: str | None,
+    stream: TextIO | None = None,
 ) -> dict[str, Any]:
-    """Train, evaluate on val and test; write ``metrics.json``, ``model.pt`` and ``config.toml``."""
+    """Train, evaluate on val and test; write ``metrics.json``, ``model.pt`` and ``config.toml``.
+
+    Progress lines go to ``stream`` (standard output when None).
+    """
     import torch
 
     from tricks.data import load_bundle
@@ -67,13 +74,15 @@ def run_train(
 
     start = time.perf_counter()
     data = load_bundle(config.data, seed=config.train.seed, data_dir=data_dir)
+    stream = stream or sys.stdout
     print(
         f"{config.data.dataset}: {len(data.y_train)} train images {data.class_counts}, "
         f"{len(data.y_val)} val, {len(data.y_test)} test; device {device}",
+        file=stream,
         flush=True,
     )
     trainer = Trainer(config, data, device)
-    result = trainer.fit(_printer())
+    result = trainer.fit(_printer(stream))
     test = trainer.evaluate(result.model, "test")
     output.mkdir(parents=True, exist_ok=True)
     metrics = {

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["classification_metrics", "confusion_matrix"]
+__all__ = ["classification_metrics", "confusion_matrix", "without_confusion"]
 
 
 def confusion_matrix(preds: Tensor, targets: Tensor, num_classes: int) -> Tensor:
@@ -45,3 +45,8 @@ def classification_metrics(preds: Tensor, targets: Tensor, num_classes: int) -> 
         "per_class_accuracy": recall.tolist(),
         "confusion": cm.long().tolist(),
     }
+
+
+def without_confusion(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` without the confusion matrix: the scalars and per-class lists, for logs."""
+    return {k: v for k, v in metrics.items() if k != "confusion"}

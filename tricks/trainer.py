@@ -19,6 +19,7 @@ from tricks.data import DataBundle
 from tricks.factory import build_loss, build_optimizer
 from tricks.finetune import FinetuneResult, no_aug_finetune
 from tricks.loop import evaluate, train_one_epoch
+from tricks.metrics import without_confusion
 from tricks.models import build_model, memory_format_for
 from tricks.restart import Decision, RestartController, RestartEvent
 from tricks.schedules import ScheduleLR
@@ -238,7 +239,7 @@ class Trainer:
             value = float(state.metrics[cfg.train.metric]) if finite else math.nan
             seconds = time.perf_counter() - start
             event = EpochEnd(
-                epoch, "train", loss, lr, value, _scalars(state.metrics), seconds, finite
+                epoch, "train", loss, lr, value, without_confusion(state.metrics), seconds, finite
             )
             state.history.append(event)
             request = emit(event)
@@ -353,7 +354,7 @@ class Trainer:
                 loss,
                 lr,
                 value,
-                _scalars(last),
+                without_confusion(last),
                 now - clock,
                 finite,
             )
@@ -391,10 +392,6 @@ def _controller(cfg: TrickConfig) -> RestartController:
     r = cfg.restart
     replay = {item["epoch"]: item["reason"] for item in r.replay}
     return RestartController(r.patience, r.min_delta, r.lr_factor, r.max_restarts, "max", replay)
-
-
-def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in metrics.items() if k != "confusion"}
 
 
 def train(
