@@ -23,6 +23,9 @@ from pathlib import Path
 import optuna
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from search.record import HOOK_SECONDS, STARTUP, TrialRecord  # noqa: E402
+
 # The quickstart study as shipped (5 + 3 epochs, head class 3000 images): trials of ~16 s.
 QUICKSTART_ARGS = ["--device", "cpu", "--quiet"]
 
@@ -59,10 +62,11 @@ def overhead(trials: int, cwd: Path) -> dict[str, float]:
         if t.datetime_complete is None:
             continue
         wall = (t.datetime_complete - t.datetime_start).total_seconds()
-        epochs = sum(p["seconds"] for p in t.user_attrs.get("curve", []))
+        record = TrialRecord(t)
+        epochs = sum(p["seconds"] for p in record.curve)
         durations.append(wall)
         shares.append((wall - epochs) / wall)
-        hooks.append(t.user_attrs.get("after_trial_seconds", 0.0) / wall)
+        hooks.append(record.attr(HOOK_SECONDS, 0.0) / wall)
     return {
         "trials": len(shares),
         "median_trial_seconds": statistics.median(durations),
@@ -77,9 +81,8 @@ def overhead(trials: int, cwd: Path) -> dict[str, float]:
 def startup_seconds(url: str) -> list[float]:
     """Each process's seconds from importing torch to its first training batch."""
     study = optuna.load_study(study_name="quickstart", storage=url)
-    return [
-        t.user_attrs["startup_seconds"] for t in study.trials if "startup_seconds" in t.user_attrs
-    ]
+    records = [TrialRecord(t) for t in study.trials]
+    return [r.attr(STARTUP) for r in records if r.attr(STARTUP) is not None]
 
 
 def scaling(trials: int, reps: int, cwd: Path) -> tuple[dict[str, list[float]], dict]:

@@ -47,12 +47,14 @@ sys.path.insert(0, str(ROOT))
 from search.objective import Objective, TrialOutcome  # noqa: E402
 from search.pruner import wrap_pruner  # noqa: E402
 from search.recipes import enqueue_recipes  # noqa: E402
+from search.record import TrialRecord, TrialWriter  # noqa: E402
 from search.stats import mean_ci95, wilcoxon_p  # noqa: E402
 from search.study_file import StudySpec, load_study_file, make_pruner, make_sampler  # noqa: E402
 from tricks.data import DataBundle, load_bundle  # noqa: E402
 from tricks.trainer import Trainer  # noqa: E402
 
 METRIC = "balanced_accuracy"
+TEST_ATTR = "test_balanced_accuracy"  # the Scorer's addition to the trial record
 ARMS = (
     "tricksearch",
     "tpe_median",
@@ -100,11 +102,11 @@ class Scorer:
         if outcome.result is None:
             return
         test = Trainer(outcome.config, self.data, "cpu").evaluate(outcome.result.model, "test")
-        trial.set_user_attr("test_balanced_accuracy", float(test[METRIC]))
+        TrialWriter(trial).extra(TEST_ATTR, float(test[METRIC]))
 
 
 def epochs_of(t: optuna.trial.FrozenTrial) -> int:
-    return len(t.user_attrs.get("curve", []))
+    return len(TrialRecord(t).curve)
 
 
 def run_search(args, arm: str, seed: int, data: DataBundle, db: Path) -> dict[str, Any]:
@@ -133,7 +135,7 @@ def summarise(arm: str, seed: int, trials: list[optuna.trial.FrozenTrial]) -> di
         spent += epochs_of(t)
         complete = t.state == optuna.trial.TrialState.COMPLETE and t.value is not None
         if complete and t.value > best_val:
-            best_val, best_test = t.value, t.user_attrs.get("test_balanced_accuracy")
+            best_val, best_test = t.value, TrialRecord(t).attr(TEST_ATTR)
         trace.append((spent, best_val))
     rows = [
         {
@@ -142,11 +144,11 @@ def summarise(arm: str, seed: int, trials: list[optuna.trial.FrozenTrial]) -> di
             "value": t.value,
             "epochs": epochs_of(t),
             "params": t.params,
-            "recipe": t.user_attrs.get("recipe", {}).get("name"),
-            "test": t.user_attrs.get("test_balanced_accuracy"),
-            "restarts": t.user_attrs.get("restarts", []),
+            "recipe": (r.recipe or {}).get("name"),
+            "test": r.attr(TEST_ATTR),
+            "restarts": r.restarts,
         }
-        for t in trials
+        for t, r in ((t, TrialRecord(t)) for t in trials)
     ]
     return {
         "arm": arm,
