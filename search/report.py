@@ -371,7 +371,7 @@ def _retrain(
     config: TrickConfig, output: Path, device: str, data_dir: str | None
 ) -> dict[str, Any]:
     """Retrain the best config once, its epoch lines in ``output/train.log``."""
-    from search.train_cmd import run_train
+    from search.commands.train import run_train
 
     output.mkdir(parents=True, exist_ok=True)
     log = output / "train.log"

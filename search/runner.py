@@ -242,6 +242,34 @@ def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 
+def _recorder(study: optuna.Study, spec: StudySpec, opts: RunOptions, data: Any) -> Any:
+    """The dashboard's per-trial notes and artifacts (None with ``--no-dashboard``)."""
+    if not opts.dashboard:
+        return None
+    from optuna.artifacts import FileSystemArtifactStore
+
+    from search.dashboard import TrialRecorder, annotate_study
+
+    folder = Path(opts.artifact_dir or artifact_dir(opts.storage))
+    folder.mkdir(parents=True, exist_ok=True)
+    if not opts.worker:
+        annotate_study(study, spec, data.classes, data.class_counts)
+    return TrialRecorder(FileSystemArtifactStore(str(folder)), spec.metric)
+
+
+def _work(study: optuna.Study, opts: RunOptions, objective: Objective, progress: Any) -> None:
+    """Claim and run trials until the study is full or this run's timeout has passed."""
+    start = time.monotonic()
+    while not opts.timeout or time.monotonic() - start < opts.timeout:
+        trial = _claim(study, opts)
+        if trial is None:
+            return
+        TrialWriter(trial).worker(f"{os.uname().nodename}:{os.getpid()}")
+        _run_one(study, trial, objective)
+        trials = study.get_trials(deepcopy=False)  # one read serves both
+        progress.trial(trials[trial.number], sum(t.state in FINISHED for t in trials))
+
+
 def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Study:
     """Work on the study until it holds ``opts.n_trials`` finished (complete or pruned) trials.
 
@@ -263,17 +291,7 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
     study = open_study(spec, opts)
     if finished_count(study) >= opts.n_trials:
         return study
-    recorder = None
-    if opts.dashboard:
-        from optuna.artifacts import FileSystemArtifactStore
-
-        from search.dashboard import TrialRecorder, annotate_study
-
-        folder = Path(opts.artifact_dir or artifact_dir(opts.storage))
-        folder.mkdir(parents=True, exist_ok=True)
-        recorder = TrialRecorder(FileSystemArtifactStore(str(folder)), spec.metric)
-        if not opts.worker:
-            annotate_study(study, spec, data.classes, data.class_counts)
+    recorder = _recorder(study, spec, opts, data)
     progress = _Progress(opts.n_trials, finished_count(study), opts.quiet, opts.worker)
     folder = Path(opts.checkpoint_dir) if opts.checkpoint_dir else checkpoint_dir(opts.storage)
     objective = Objective(
@@ -286,22 +304,15 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         checkpoints=CheckpointStore(folder, opts.study_name),
     )
     previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
-    start = time.monotonic()
     try:
-        while not opts.timeout or time.monotonic() - start < opts.timeout:
-            trial = _claim(study, opts)
-            if trial is None:
-                break
-            TrialWriter(trial).worker(f"{os.uname().nodename}:{os.getpid()}")
-            _run_one(study, trial, objective)
-            trials = study.get_trials(deepcopy=False)  # one read serves both
-            done = sum(t.state in FINISHED for t in trials)
-            progress.trial(trials[trial.number], done)
+        _work(study, opts, objective, progress)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
         progress.close()
         if recorder is not None and not opts.worker:
+            from search.dashboard import annotate_study
+
             annotate_study(study, spec, data.classes, data.class_counts)
     return study
 

@@ -10,6 +10,7 @@ from typing import Any
 import optuna
 from pydantic import Field, ValidationError, field_validator
 
+from search.defaults import DEFAULT_STORAGE
 from search.errors import UsageError
 from search.space import validate_space
 from tricks.config import (
@@ -31,7 +32,6 @@ from tricks.schema import Section, describe
 
 __all__ = ["DEFAULT_STORAGE", "StudySpec", "load_study_file", "make_pruner", "make_sampler"]
 
-DEFAULT_STORAGE = "sqlite:///tricksearch.db"
 _TRICK_SECTIONS = {"data", "model", "train", "loss", "schedule", "restart", "finetune"}
 _EXCLUDED_PRUNERS = {"BasePruner", "PatientPruner"}
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from search.defaults import ENV_THREADS, ENV_WORKER
 from search.errors import UsageError
 
 __all__ = ["device_list", "spawn_workers"]
@@ -54,9 +55,9 @@ def spawn_workers(argv: Sequence[str], workers: int, device: str) -> int:
     base = _strip(_strip(argv, "--workers"), "--device")
     procs = []
     for i, dev in enumerate(devices):
-        env = {**os.environ, "TRICKSEARCH_WORKER": f"w{i}"}
+        env = {**os.environ, ENV_WORKER: f"w{i}"}
         if dev == "cpu":
-            env["TRICKSEARCH_THREADS"] = str(threads)
+            env[ENV_THREADS] = str(threads)
         cmd = [sys.executable, "-m", "search.cli", *base, "--device", dev]
         procs.append(subprocess.Popen(cmd, env=env))
     print(f"started {workers} workers on {', '.join(devices)}", file=sys.stderr, flush=True)

@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from tricks.config import ConfigError, TrickConfig, apply_overrides, read_toml
-from tricks.restart import RestartEvent
+from search.commands.options import add_data_options, add_overrides
 
-__all__ = ["load_trick_config", "run_train"]
+if TYPE_CHECKING:
+    from tricks.config import TrickConfig
+
+__all__ = ["add_parser", "load_trick_config", "run_train"]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("train", help="train once with a trick config")
+    p.add_argument("config", help="trick config TOML (e.g. examples/fashion_mnist_lt.toml)")
+    p.add_argument("--output", default=None, help="output directory (default runs/<config name>)")
+    add_data_options(p)
+    add_overrides(p)
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    from search.device import resolve_device
+
+    config = load_trick_config(args.config, args.overrides)
+    device = resolve_device(args.device)
+    output = Path(args.output or Path("runs") / Path(args.config).stem)
+    metrics = run_train(config, output, device, args.data_dir)
+    print(
+        f"{config.train.metric}: val {metrics['value']:.4f} "
+        f"(before fine-tune {metrics['pre_finetune_value']:.4f}), "
+        f"test {metrics['test'][config.train.metric]:.4f}"
+    )
+    print(f"wrote {output / 'metrics.json'}, {output / 'model.pt'}, {output / 'config.toml'}")
+    return 0
 
 
 def load_trick_config(path: str, overrides: list[str]) -> TrickConfig:
@@ -20,6 +48,8 @@ def load_trick_config(path: str, overrides: list[str]) -> TrickConfig:
     Raises:
         ConfigError: Missing, unreadable or invalid file, or a bad override.
     """
+    from tricks.config import ConfigError, TrickConfig, apply_overrides, read_toml
+
     raw = read_toml(path)
     try:
         return TrickConfig.from_dict(apply_overrides(raw, overrides))
@@ -27,31 +57,29 @@ def load_trick_config(path: str, overrides: list[str]) -> TrickConfig:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def _printer(stream: Any = sys.stdout):  # type: ignore[no-untyped-def]
+def _printer(stream: TextIO) -> Any:
     from tricks.finetune import FinetuneResult
+    from tricks.restart import RestartEvent
     from tricks.trainer import EpochEnd
 
     def listen(event: object) -> None:
         if isinstance(event, EpochEnd):
-            print(
+            line = (
                 f"epoch {event.epoch:3d} [{event.phase:8s}] loss {event.train_loss:.4f} "
-                f"lr {event.lr:.2e} val {event.value:.4f} ({event.seconds:.1f}s)",
-                file=stream,
-                flush=True,
+                f"lr {event.lr:.2e} val {event.value:.4f} ({event.seconds:.1f}s)"
             )
         elif isinstance(event, RestartEvent):
-            print(
+            line = (
                 f"  restart at epoch {event.epoch} ({event.reason}): "
-                f"lr {event.lr_before:.2e} -> {event.lr_after:.2e}",
-                file=stream,
-                flush=True,
+                f"lr {event.lr_before:.2e} -> {event.lr_after:.2e}"
             )
         elif isinstance(event, FinetuneResult):
-            print(
-                f"  no-aug fine-tune: {event.before:.4f} -> {event.after:.4f} ({event.gain:+.4f})",
-                file=stream,
-                flush=True,
+            line = (
+                f"  no-aug fine-tune: {event.before:.4f} -> {event.after:.4f} ({event.gain:+.4f})"
             )
+        else:
+            return
+        print(line, file=stream, flush=True)
 
     return listen
 
@@ -72,9 +100,8 @@ def run_train(
     from tricks.data import load_bundle
     from tricks.trainer import Trainer
 
-    start = time.perf_counter()
+    start, stream = time.perf_counter(), stream or sys.stdout
     data = load_bundle(config.data, seed=config.train.seed, data_dir=data_dir)
-    stream = stream or sys.stdout
     print(
         f"{config.data.dataset}: {len(data.y_train)} train images {data.class_counts}, "
         f"{len(data.y_val)} val, {len(data.y_test)} test; device {device}",

@@ -1,0 +1,42 @@
+"""``tricksearch ablate``: retrain the best configs with one trick at a time switched off."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from search.commands.options import add_data_options, add_storage, storage_url
+
+__all__ = ["add_parser"]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("ablate", help="retrain the best config with one trick at a time off")
+    add_storage(p)
+    p.add_argument("--study", required=True, help="study name")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
+    p.add_argument("--top", type=int, default=1, help="ablate the N best configs (default 1)")
+    p.add_argument("--output", default=None, help="output directory (default ablation-<study>)")
+    p.add_argument("--artifact-dir", default=None, help="artifact store folder")
+    add_data_options(p)
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    from search.ablate import ablate
+    from search.device import resolve_device
+
+    path = ablate(
+        storage_url(args),
+        args.study,
+        args.seeds,
+        args.top,
+        resolve_device(args.device),
+        Path(args.output) if args.output else None,
+        args.data_dir,
+        args.artifact_dir,
+    )
+    print(path.read_text())
+    print(f"wrote {path}, {path.with_suffix('.json')}, {path.with_suffix('.png')}")
+    return 0

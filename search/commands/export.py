@@ -1,0 +1,33 @@
+"""``tricksearch export``: write the best trials' trick configs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from search.commands.options import add_storage, storage_url
+from search.errors import UsageError
+
+__all__ = ["add_parser"]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("export", help="write the best trial's trick config")
+    add_storage(p)
+    p.add_argument("--study", required=True, help="study name")
+    p.add_argument("--top", type=int, default=1, help="export the K best trials")
+    p.add_argument("--output", default="best.toml", help="output file")
+    p.add_argument("--format", choices=("toml", "json"), default="toml")
+    p.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    from search.export import export_configs
+
+    if args.top < 1:
+        raise UsageError(f"--top must be >= 1, got {args.top}")
+    paths = export_configs(storage_url(args), args.study, args.top, Path(args.output), args.format)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0

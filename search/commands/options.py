@@ -1,0 +1,42 @@
+"""Options several commands share, declared once."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+__all__ = ["add_data_options", "add_overrides", "add_storage", "storage_url"]
+
+from search.defaults import DEFAULT_STORAGE, ENV_STORAGE
+
+
+def add_storage(p: argparse.ArgumentParser, fallback: str = DEFAULT_STORAGE) -> None:
+    """``--storage URL``; without it ``$TRICKSEARCH_STORAGE``, then ``fallback``."""
+    p.add_argument(
+        "--storage",
+        default=None,
+        help=f"storage URL (default: ${ENV_STORAGE}, else {fallback})",
+    )
+
+
+def storage_url(args: argparse.Namespace, fallback: str = DEFAULT_STORAGE) -> str:
+    """``--storage``, else ``$TRICKSEARCH_STORAGE``, else ``fallback``."""
+    return str(args.storage or os.environ.get(ENV_STORAGE) or fallback)
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--data-dir``, for every command that trains."""
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--data-dir", default=None, help="dataset root (torchvision style)")
+
+
+def add_overrides(p: argparse.ArgumentParser) -> None:
+    """``--set SECTION.KEY=VALUE``, repeatable."""
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config field; repeatable",
+    )

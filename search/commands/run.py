@@ -1,0 +1,182 @@
+"""``tricksearch run``: create or resume a study and run it, here or in worker processes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from typing import TYPE_CHECKING, Any
+
+from search.commands.options import add_data_options, add_overrides, add_storage, storage_url
+from search.defaults import ENV_THREADS, ENV_WORKER
+from search.errors import UsageError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from search.runner import RunOptions
+    from search.study_file import StudySpec
+
+__all__ = ["add_parser"]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("run", help="create or resume a study and run it")
+    p.add_argument("study_file", help="study definition, e.g. studies/quickstart.toml")
+    add_storage(p, fallback="the study file's")
+    p.add_argument("--study-name", default=None, help="study name (default: the study file's)")
+    p.add_argument("--n-trials", type=int, default=None, help="total finished trials to reach")
+    p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--seed", type=int, default=None, help="seed of data split, training, sampler")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--artifact-dir", help="artifact store folder (default: beside a file storage)")
+    p.add_argument(
+        "--checkpoint-dir",
+        help="per-epoch trial checkpoints (default: <db>_checkpoints beside a file storage)",
+    )
+    p.add_argument("--no-dashboard", action="store_true", help="no trial notes or artifacts")
+    p.add_argument(
+        "--no-warm-start",
+        dest="warm_start",
+        action="store_false",
+        default=None,
+        help="do not start a new study with the literature's recipes",
+    )
+    p.add_argument(
+        "--accept-changed-study",
+        action="store_true",
+        help="resume a study although its study file was edited (recorded in the study)",
+    )
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--heartbeat",
+        type=int,
+        default=10,
+        help="seconds between heartbeats; a trial silent for 3 beats is retried (RDB storages)",
+    )
+    add_data_options(p)
+    add_overrides(p)
+    p.set_defaults(func=command)
+
+
+def _check(args: argparse.Namespace) -> None:
+    for name, value, low, unit in (
+        ("--n-trials", args.n_trials, 1, ""),
+        ("--workers", args.workers, 1, ""),
+        ("--heartbeat", args.heartbeat, 1, " second"),
+    ):
+        if value is not None and value < low:
+            raise UsageError(f"{name} must be >= {low}{unit}, got {value}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
+
+
+def _options(args: argparse.Namespace, spec: StudySpec, worker: str) -> RunOptions:
+    from search.device import resolve_device
+    from search.runner import RunOptions
+
+    return RunOptions(
+        storage=storage_url(args, fallback=spec.storage),
+        study_name=args.study_name or spec.name,
+        n_trials=args.n_trials or spec.n_trials,
+        timeout=args.timeout or spec.timeout,
+        device="cpu" if args.workers > 1 else resolve_device(args.device),
+        data_dir=args.data_dir,
+        quiet=args.quiet,
+        artifact_dir=args.artifact_dir,
+        dashboard=not args.no_dashboard,
+        heartbeat=args.heartbeat,
+        worker=worker,
+        torch_ready=args.torch_ready,
+        warm_start=args.warm_start,
+        accept_changed_study=args.accept_changed_study,
+        checkpoint_dir=args.checkpoint_dir,
+    )
+
+
+def command(args: argparse.Namespace) -> int:
+    from search.study_file import load_study_file
+
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"train.seed={args.seed}")
+    spec = load_study_file(args.study_file, overrides)
+    _check(args)
+    worker = os.environ.get(ENV_WORKER, "")
+    if worker:
+        args.workers = 1  # a worker never spawns workers of its own
+    if os.environ.get(ENV_THREADS):
+        import torch
+
+        torch.set_num_threads(int(os.environ[ENV_THREADS]))
+    opts = _options(args, spec, worker)
+    run = _run_workers if args.workers > 1 else _run_here
+    study, code = run(args, spec, opts)
+    if code or worker or study is None:
+        return code
+    _print_best(study, spec, opts)
+    return 0
+
+
+def _run_workers(
+    args: argparse.Namespace, spec: StudySpec, opts: RunOptions
+) -> tuple[optuna.Study | None, int]:
+    from search.runner import open_study
+    from search.workers import spawn_workers
+    from tricks.data import bundle_info
+
+    # Fail on bad data or storage here, once, before any worker starts; this fills
+    # the prepared-data cache, so the workers load tensors, and reads only metadata.
+    info = bundle_info(spec.base.data, seed=spec.base.train.seed, data_dir=args.data_dir)
+    study = open_study(spec, opts)
+    code = spawn_workers(args.argv, args.workers, args.device)
+    if opts.dashboard:
+        from search.dashboard import annotate_study
+
+        annotate_study(study, spec, info["classes"], info["class_counts"])
+    if code != 0:
+        print(f"tricksearch: a worker exited with status {code}", file=sys.stderr)
+        return study, 1 if code > 0 else 130
+    return study, 0
+
+
+def _run_here(
+    args: argparse.Namespace, spec: StudySpec, opts: RunOptions
+) -> tuple[optuna.Study | None, int]:
+    from search.runner import Interrupted, run_study
+
+    try:
+        return run_study(spec, opts), 0
+    except Interrupted as exc:
+        print(
+            f"tricksearch: interrupted by {exc}: the running trial is marked failed, "
+            "finished trials are kept; run the same command again to continue",
+            file=sys.stderr,
+        )
+        return None, 130
+
+
+def _print_best(study: optuna.Study, spec: StudySpec, opts: RunOptions) -> None:
+    from search.record import TrialRecord
+    from search.storage import redact
+
+    try:
+        best = study.best_trial
+    except ValueError:
+        print(f"study {opts.study_name!r}: no completed trial yet")
+        return
+    record = TrialRecord(best)
+    pre = record.pre_finetune_value
+    print(
+        f"best trial {best.number}: {spec.metric} {best.value:.4f} "
+        f"(before fine-tune {pre if pre is not None else float('nan'):.4f}, "
+        f"restarts {len(record.restarts)})"
+    )
+    for key, value in best.params.items():
+        print(f"  {key} = {value}")
+    storage, name = shlex.quote(redact(opts.storage)), shlex.quote(opts.study_name)
+    print("next:")
+    print(f"  tricksearch dashboard --storage {storage}")
+    print(f"  tricksearch export --storage {storage} --study {name} --output best.toml")
+    print("  tricksearch train best.toml")

@@ -1,0 +1,6 @@
+"""Defaults shared by the command line and the study files (no imports: ``--help`` stays fast)."""
+
+DEFAULT_STORAGE = "sqlite:///tricksearch.db"
+ENV_STORAGE = "TRICKSEARCH_STORAGE"  # a storage URL for every command that takes --storage
+ENV_WORKER = "TRICKSEARCH_WORKER"  # set by ``run --workers N`` in the processes it starts
+ENV_THREADS = "TRICKSEARCH_THREADS"  # torch threads of one worker
