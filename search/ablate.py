@@ -70,10 +70,11 @@ def plan(study: optuna.Study, top: int, seeds: int) -> tuple[list[Run], dict[int
 def ablate(
     storage_url: str,
     study_name: str,
+    *,
+    output: Path | None = None,
     seeds: int = 3,
     top: int = 1,
     device: str = "cpu",
-    output: Path | None = None,
     data_dir: str | None = None,
     artifacts: str | None = None,
 ) -> Path:

@@ -16,15 +16,9 @@ from search.space import validate_space
 from tricks.config import (
     METRICS,
     ConfigError,
-    DataConfig,
-    FinetuneConfig,
-    LossConfig,
     Metric,
-    ModelConfig,
-    RestartConfig,
-    ScheduleConfig,
-    TrainConfig,
     TrickConfig,
+    TrickSections,
     apply_overrides,
     read_toml,
 )
@@ -32,7 +26,7 @@ from tricks.schema import Section, describe
 
 __all__ = ["DEFAULT_STORAGE", "StudySpec", "load_study_file", "make_pruner", "make_sampler"]
 
-_TRICK_SECTIONS = {"data", "model", "train", "loss", "schedule", "restart", "finetune"}
+_TRICK_SECTIONS = set(TrickSections.model_fields)
 _EXCLUDED_PRUNERS = {"BasePruner", "PatientPruner"}
 
 
@@ -170,20 +164,13 @@ class PrunerTable(Section):
     grace_epochs: int = Field(1, ge=0, description="epochs before a poor trial may restart")
 
 
-class StudyFile(Section):
+class StudyFile(TrickSections):
     """A whole study file: the study tables, the search space and the base trick config."""
 
     study: StudyTable
     sampler: SamplerTable = Field(default_factory=SamplerTable)
     pruner: PrunerTable = Field(default_factory=PrunerTable)
     space: dict[str, Any] = Field(default_factory=dict)
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    loss: LossConfig = Field(default_factory=LossConfig)
-    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
-    restart: RestartConfig = Field(default_factory=RestartConfig)
-    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
 
 
 def parse_study(raw: dict[str, Any]) -> StudySpec:

@@ -38,6 +38,7 @@ __all__ = [
     "ScheduleConfig",
     "TrainConfig",
     "TrickConfig",
+    "TrickSections",
     "apply_overrides",
     "parse_override",
     "read_toml",
@@ -225,14 +226,8 @@ class FinetuneConfig(Section):
     augment: bool = Field(False, description="keep augmentation on (the fair control)")
 
 
-class TrickConfig(Section):
-    """Every trick value of one training run; the unit the search exports and ``train`` runs.
-
-    Sections mirror the TOML tables: ``[data]``, ``[model]``, ``[train]``, ``[loss]``,
-    ``[schedule]``, ``[restart]``, ``[finetune]``, plus a free-form ``[provenance]``
-    table that the trainer ignores (the search writes where a config came from there).
-    Missing keys take their defaults.
-    """
+class TrickSections(Section):
+    """The seven trick tables, shared by a trick config and a study file's base config."""
 
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -241,6 +236,17 @@ class TrickConfig(Section):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     restart: RestartConfig = Field(default_factory=RestartConfig)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+
+
+class TrickConfig(TrickSections):
+    """Every trick value of one training run; the unit the search exports and ``train`` runs.
+
+    Sections mirror the TOML tables: ``[data]``, ``[model]``, ``[train]``, ``[loss]``,
+    ``[schedule]``, ``[restart]``, ``[finetune]``, plus a free-form ``[provenance]``
+    table that the trainer ignores (the search writes where a config came from there).
+    Missing keys take their defaults.
+    """
+
     provenance: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -6,20 +6,19 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from search.commands.options import add_data_options, add_storage, storage_url
+from search.commands.options import add_data_options, add_study, storage_url
 
 __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("ablate", help="retrain the best config with one trick at a time off")
-    add_storage(p)
-    p.add_argument("--study", required=True, help="study name")
+    add_study(p)
+    add_data_options(p)
     p.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
     p.add_argument("--top", type=int, default=1, help="ablate the N best configs (default 1)")
     p.add_argument("--output", default=None, help="output directory (default ablation-<study>)")
     p.add_argument("--artifact-dir", default=None, help="artifact store folder")
-    add_data_options(p)
     p.set_defaults(func=command)
 
 
@@ -30,12 +29,12 @@ def command(args: argparse.Namespace) -> int:
     path = ablate(
         storage_url(args),
         args.study,
-        args.seeds,
-        args.top,
-        resolve_device(args.device),
-        Path(args.output) if args.output else None,
-        args.data_dir,
-        args.artifact_dir,
+        seeds=args.seeds,
+        top=args.top,
+        device=resolve_device(args.device),
+        output=Path(args.output) if args.output else None,
+        data_dir=args.data_dir,
+        artifacts=args.artifact_dir,
     )
     print(path.read_text())
     print(f"wrote {path}, {path.with_suffix('.json')}, {path.with_suffix('.png')}")

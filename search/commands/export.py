@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from search.commands.options import add_storage, storage_url
+from search.commands.options import add_study, storage_url
 from search.errors import UsageError
 
 __all__ = ["add_parser"]
@@ -14,8 +14,7 @@ __all__ = ["add_parser"]
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("export", help="write the best trial's trick config")
-    add_storage(p)
-    p.add_argument("--study", required=True, help="study name")
+    add_study(p)
     p.add_argument("--top", type=int, default=1, help="export the K best trials")
     p.add_argument("--output", default="best.toml", help="output file")
     p.add_argument("--format", choices=("toml", "json"), default="toml")

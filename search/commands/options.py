@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-__all__ = ["add_data_options", "add_overrides", "add_storage", "storage_url"]
+__all__ = ["add_data_options", "add_overrides", "add_storage", "add_study", "storage_url"]
 
 from search.defaults import DEFAULT_STORAGE, ENV_STORAGE
 
@@ -17,6 +17,12 @@ def add_storage(p: argparse.ArgumentParser, fallback: str = DEFAULT_STORAGE) -> 
         default=None,
         help=f"storage URL (default: ${ENV_STORAGE}, else {fallback})",
     )
+
+
+def add_study(p: argparse.ArgumentParser) -> None:
+    """``--storage`` and ``--study NAME``, for the commands that read one stored study."""
+    add_storage(p)
+    p.add_argument("--study", required=True, help="study name")
 
 
 def storage_url(args: argparse.Namespace, fallback: str = DEFAULT_STORAGE) -> str:

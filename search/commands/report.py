@@ -6,15 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from search.commands.options import add_data_options, add_storage, storage_url
+from search.commands.options import add_data_options, add_study, storage_url
 
 __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("report", help="write a Markdown report with figures for a study")
-    add_storage(p)
-    p.add_argument("--study", required=True, help="study name")
+    add_study(p)
     p.add_argument("--output", default=None, help="output directory (default report-<study>)")
     p.add_argument(
         "--no-test",
