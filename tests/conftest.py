@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tricks.config import TrickConfig
-from tricks.data import DataBundle, load_bundle
+from tricks.data import DataBundle, load_bundle, long_tailed_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(2)
@@ -33,6 +33,34 @@ def tiny_config(**sections: dict) -> TrickConfig:
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
     return TrickConfig.from_dict(raw)
+
+
+def synthetic_bundle(head: int = 60, ratio: float = 10.0, per_split: int = 15) -> DataBundle:
+    """A learnable long-tailed bundle without files: 10 classes of 1x28x28 uint8 images.
+
+    Class ``c`` is noise around the grey level ``20 + 24 c``: unchanged by the crops and
+    flips of augmentation, so a small CNN learns it in an epoch or two. For tests of
+    mechanics (restarts, pruning, resume, evaluation) that need tensors, not Fashion-MNIST.
+    """
+    gen = torch.Generator().manual_seed(0)
+
+    def images(counts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+        noise = torch.randn(len(y), 1, 28, 28, generator=gen) * 20
+        return (noise + 20 + 24 * y.view(-1, 1, 1, 1)).clamp(0, 255).to(torch.uint8), y
+
+    x_train, y_train = images(long_tailed_counts(head, 10, ratio))
+    x_val, y_val = images([per_split] * 10)
+    x_test, y_test = images([per_split] * 10)
+    mean, std = (x_train.float() / 255).mean().item(), (x_train.float() / 255).std().item()
+    classes = [f"class {c}" for c in range(10)]
+    return DataBundle(x_train, y_train, x_val, y_val, x_test, y_test, classes, [mean], [std])
+
+
+@pytest.fixture(scope="session")
+def tensors() -> DataBundle:
+    """:func:`synthetic_bundle`, shared by the session."""
+    return synthetic_bundle()
 
 
 @pytest.fixture(scope="session")

@@ -63,3 +63,11 @@ def test_overrides() -> None:
 
 def test_torchvision_model_names_are_valid() -> None:
     assert TrickConfig.from_dict({"model": {"name": "resnet18"}}).model.name == "resnet18"
+
+
+def test_replay_takes_restart_events_as_the_trainer_writes_them() -> None:
+    event = {"epoch": 2, "reason": "plateau", "lr_before": 0.1, "lr_after": 0.05, "value": 0.7}
+    cfg = TrickConfig.from_dict({"restart": {"replay": [event]}})
+    assert cfg.restart.replay == [event]
+    with pytest.raises(ConfigError, match=r"^restart\.replay\[0\]\.reason: missing"):
+        TrickConfig.from_dict({"restart": {"replay": [{"epoch": 2}]}})

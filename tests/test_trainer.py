@@ -9,8 +9,8 @@ from tests.conftest import tiny_config
 from tricks import EpochEnd, RestartEvent, Trainer, TrainingStopped, random_crop_flip, train
 
 
-def test_trainer_beats_chance_within_two_epochs(tiny_data) -> None:
-    result = train(tiny_config(), tiny_data)
+def test_trainer_beats_chance_within_two_epochs(tensors) -> None:
+    result = train(tiny_config(), tensors)
     # 10 balanced validation classes: chance is 0.10.
     assert result.pre_finetune_value > 0.35
     assert len([e for e in result.history if e.phase == "train"]) == 2
@@ -18,15 +18,15 @@ def test_trainer_beats_chance_within_two_epochs(tiny_data) -> None:
     assert result.value == result.finetune.after
 
 
-def test_same_seed_same_run_on_cpu(tiny_data) -> None:
+def test_same_seed_same_run_on_cpu(tensors) -> None:
     cfg = tiny_config(finetune={"epochs": 0}, train={"epochs": 1})
-    a, b = train(cfg, tiny_data), train(cfg, tiny_data)
+    a, b = train(cfg, tensors), train(cfg, tensors)
     assert a.value == b.value
     for pa, pb in zip(a.model.parameters(), b.model.parameters(), strict=True):
         assert torch.equal(pa, pb)
 
 
-def test_outside_request_restarts_with_scaled_lr_and_global_epochs(tiny_data) -> None:
+def test_outside_request_restarts_with_scaled_lr_and_global_epochs(tensors) -> None:
     cfg = tiny_config(
         train={"epochs": 3}, restart={"max_restarts": 1, "lr_factor": 0.25, "patience": 0}
     )
@@ -38,7 +38,7 @@ def test_outside_request_restarts_with_scaled_lr_and_global_epochs(tiny_data) ->
             return "pruned"
         return None
 
-    result = train(cfg, tiny_data, listener=listener)
+    result = train(cfg, tensors, listener=listener)
     restarts = [e for e in events if isinstance(e, RestartEvent)]
     assert [(r.epoch, r.reason) for r in restarts] == [(0, "pruned")]
     assert restarts[0].lr_before == 0.05 and restarts[0].lr_after == pytest.approx(0.0125)
@@ -49,14 +49,14 @@ def test_outside_request_restarts_with_scaled_lr_and_global_epochs(tiny_data) ->
     assert max(e.lr for e in events if isinstance(e, EpochEnd) and e.epoch >= 1) <= 0.0125 + 1e-12
 
 
-def test_divergence_restarts_then_stops(tiny_data) -> None:
+def test_divergence_restarts_then_stops(tensors) -> None:
     cfg = tiny_config(
         train={"epochs": 3, "lr": 1e30, "weight_decay": 0.0},
         restart={"max_restarts": 1, "lr_factor": 1.0},
     )
     seen = []
     with pytest.raises(TrainingStopped) as info:
-        train(cfg, tiny_data, listener=seen.append)
+        train(cfg, tensors, listener=seen.append)
     assert info.value.reason == "diverged"
     assert [e.reason for e in info.value.events] == ["diverged"]
     assert any(isinstance(e, EpochEnd) and not e.finite and math.isnan(e.value) for e in seen)
@@ -74,29 +74,29 @@ def test_batch_augmentation_is_a_per_sample_crop_and_flip() -> None:
         assert set(out[i].flatten().tolist()) <= set(x[i].flatten().tolist()) | {0.0}
 
 
-def test_test_split_evaluation_has_per_class_accuracy(tiny_data) -> None:
-    trainer = Trainer(tiny_config(finetune={"epochs": 0}, train={"epochs": 1}), tiny_data)
+def test_test_split_evaluation_has_per_class_accuracy(tensors) -> None:
+    trainer = Trainer(tiny_config(finetune={"epochs": 0}, train={"epochs": 1}), tensors)
     result = trainer.fit()
     test = trainer.evaluate(result.model, "test")
     assert len(test["per_class_accuracy"]) == 10
     assert 0.0 <= test["balanced_accuracy"] <= 1.0
-    assert sum(map(sum, test["confusion"])) == len(tiny_data.y_test)
+    assert sum(map(sum, test["confusion"])) == len(tensors.y_test)
 
 
-def test_finetune_lr_follows_the_peak_after_restarts(tiny_data) -> None:
+def test_finetune_lr_follows_the_peak_after_restarts(tensors) -> None:
     cfg = tiny_config(
         train={"epochs": 3, "lr": 0.08},
         restart={"max_restarts": 1, "lr_factor": 0.25, "replay": [{"epoch": 0, "reason": "x"}]},
         finetune={"epochs": 1, "lr_factor": 0.1},
     )
-    result = train(cfg, tiny_data)
+    result = train(cfg, tensors)
     assert [r.lr_after for r in result.restarts] == [pytest.approx(0.02)]
     finetune = [e for e in result.history if e.phase == "finetune"]
     assert [e.lr for e in finetune] == [pytest.approx(0.02 * 0.1)]
 
 
-def test_evaluation_runs_in_float32_even_when_training_uses_autocast(tiny_data) -> None:
-    trainer = Trainer(tiny_config(), tiny_data)
+def test_evaluation_runs_in_float32_even_when_training_uses_autocast(tensors) -> None:
+    trainer = Trainer(tiny_config(), tensors)
     trainer.amp_dtype = torch.bfloat16  # what CUDA gets; CPU autocast supports it too
     model = trainer.build_model()
     dtypes: list[torch.dtype] = []
@@ -114,9 +114,9 @@ def test_evaluation_runs_in_float32_even_when_training_uses_autocast(tiny_data) 
     assert dtypes == [torch.bfloat16]
 
 
-def test_channels_last_by_default_and_same_numbers_as_nchw(tiny_data) -> None:
-    auto = Trainer(tiny_config(), tiny_data)
-    nchw = Trainer(tiny_config(train={"memory_format": "contiguous"}), tiny_data)
+def test_channels_last_by_default_and_same_numbers_as_nchw(tensors) -> None:
+    auto = Trainer(tiny_config(), tensors)
+    nchw = Trainer(tiny_config(train={"memory_format": "contiguous"}), tensors)
     assert auto.memory_format == torch.channels_last
     model = auto.build_model()
     assert model.features[1][0].weight.is_contiguous(memory_format=torch.channels_last)
@@ -131,7 +131,7 @@ def test_channels_last_by_default_and_same_numbers_as_nchw(tiny_data) -> None:
 
 
 def test_resuming_from_a_checkpoint_ends_exactly_as_an_uninterrupted_run(
-    tiny_data, tmp_path
+    tensors, tmp_path
 ) -> None:
     cfg = tiny_config(
         train={"epochs": 4},
@@ -143,13 +143,13 @@ def test_resuming_from_a_checkpoint_ends_exactly_as_an_uninterrupted_run(
         epochs.append(state["epoch"])
         torch.save(state, tmp_path / f"{state['epoch']}.pt")
 
-    whole = Trainer(cfg, tiny_data).fit(checkpoint=save)
+    whole = Trainer(cfg, tensors).fit(checkpoint=save)
     assert epochs == [0, 1, 2, 3]
     # After epoch 1 (a restart behind it), through a file, into a fresh trainer and process state.
     path = tmp_path / "1.pt"
     torch.manual_seed(1234)
     resumed_events: list = []
-    resumed = Trainer(cfg, tiny_data).fit(
+    resumed = Trainer(cfg, tensors).fit(
         listener=resumed_events.append, resume=torch.load(path, weights_only=True)
     )
     assert resumed.value == whole.value and resumed.pre_finetune_value == whole.pre_finetune_value

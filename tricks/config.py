@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 from typing_extensions import TypedDict
 
 from tricks.schedules import ScheduleKind
@@ -183,7 +183,12 @@ class ScheduleConfig(Section):
 
 
 class ReplayEvent(TypedDict):
-    """A restart to replay at ``epoch`` (an exported trial's restarts)."""
+    """A restart to replay at ``epoch`` (an exported trial's restarts).
+
+    Other keys of a restart event (``lr_before``, ``value``...) may come along and are kept.
+    """
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
 
     epoch: Annotated[int, Field(ge=0)]
     reason: str
