@@ -69,6 +69,22 @@ def tiny_data() -> DataBundle:
     return load_bundle(cfg.data, seed=0)
 
 
+POSTGRES = os.environ.get("TRICKSEARCH_TEST_POSTGRES_URL")
+REQUIRE = bool(os.environ.get("TRICKSEARCH_REQUIRE_SERVICES"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A real storage: a SQLite file, or the PostgreSQL server of ``.ci/run``."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'study.db'}"
+    if not POSTGRES:
+        if REQUIRE:
+            pytest.fail("TRICKSEARCH_TEST_POSTGRES_URL is not set but services are required")
+        pytest.skip("no PostgreSQL server (set TRICKSEARCH_TEST_POSTGRES_URL; .ci/run does)")
+    return POSTGRES
+
+
 def run_cli(
     *args: str, cwd: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

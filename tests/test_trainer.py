@@ -130,9 +130,7 @@ def test_channels_last_by_default_and_same_numbers_as_nchw(tensors) -> None:
     assert a["confusion"] == b["confusion"]
 
 
-def test_resuming_from_a_checkpoint_ends_exactly_as_an_uninterrupted_run(
-    tensors, tmp_path
-) -> None:
+def test_resuming_from_a_checkpoint_ends_exactly_as_an_uninterrupted_run(tensors, tmp_path) -> None:
     cfg = tiny_config(
         train={"epochs": 4},
         restart={"max_restarts": 1, "lr_factor": 0.5, "replay": [{"epoch": 0, "reason": "x"}]},
@@ -160,3 +158,31 @@ def test_resuming_from_a_checkpoint_ends_exactly_as_an_uninterrupted_run(
     assert trained == [2, 3]
     assert [e.epoch for e in resumed.history] == [e.epoch for e in whole.history]
     assert [r.epoch for r in resumed.restarts] == [0]
+
+
+@pytest.mark.parametrize("on_restart", ["reinit", "best"])
+def test_a_restart_restores_the_initial_or_the_best_weights(tensors, on_restart: str) -> None:
+    cfg = tiny_config(
+        train={"epochs": 2},
+        finetune={"epochs": 0},
+        restart={
+            "max_restarts": 1,
+            "on_restart": on_restart,
+            "replay": [{"epoch": 0, "reason": "x"}],
+        },
+    )
+    trainer = Trainer(cfg, tensors)
+    initial = trainer.build_model().state_dict()
+    after_restart: dict = {}
+
+    def keep(state: dict) -> None:
+        if state["epoch"] == 0:  # written after epoch 0's restart was applied
+            after_restart.update({k: v.clone() for k, v in state["model"].items()})
+            after_restart["best"] = {k: v.clone() for k, v in state["best_state"].items()}
+
+    trainer.fit(checkpoint=keep)
+    expected = initial if on_restart == "reinit" else after_restart["best"]
+    other = after_restart["best"] if on_restart == "reinit" else initial
+    weight = next(k for k in initial if k.endswith("weight"))
+    assert torch.equal(after_restart[weight], expected[weight])
+    assert not torch.equal(after_restart[weight], other[weight])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 import uuid
@@ -15,20 +14,7 @@ from optuna.trial import TrialState
 from tests.conftest import ROOT, TINY_STUDY, run_cli, start_cli
 
 QUICKSTART = str(ROOT / "studies" / "quickstart.toml")
-POSTGRES = os.environ.get("TRICKSEARCH_TEST_POSTGRES_URL")
-REQUIRE = bool(os.environ.get("TRICKSEARCH_REQUIRE_SERVICES"))
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def storage_url(request, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'study.db'}"
-    if not POSTGRES:
-        if REQUIRE:
-            pytest.fail("TRICKSEARCH_TEST_POSTGRES_URL is not set but services are required")
-        pytest.skip("no PostgreSQL server (set TRICKSEARCH_TEST_POSTGRES_URL; .ci/run does)")
-    return POSTGRES
 
 
 def assert_intact(study: optuna.Study, n: int) -> list[optuna.trial.FrozenTrial]:

@@ -14,10 +14,8 @@ class RestartReason(StrEnum):
     """Why a restart happened."""
 
     PLATEAU = "plateau"
-    EXTERNAL = "external"
     PRUNED = "pruned"
     DIVERGED = "diverged"
-    REPLAY = "replay"
 
 
 class Decision(StrEnum):
