@@ -51,6 +51,7 @@ from search.record import TrialRecord, TrialWriter  # noqa: E402
 from search.stats import mean_ci95, wilcoxon_p  # noqa: E402
 from search.study_file import StudySpec, load_study_file, make_pruner, make_sampler  # noqa: E402
 from tricks.data import DataBundle, load_bundle  # noqa: E402
+from tricks.schedules import steps_per_epoch  # noqa: E402
 from tricks.trainer import Trainer  # noqa: E402
 
 METRIC = "balanced_accuracy"
@@ -165,7 +166,7 @@ def run_recipe(args, seed: int, data: DataBundle) -> dict[str, Any]:
     """The floor: deferred re-weighting trained once with the whole budget."""
     spec = make_spec(args, "tricksearch", seed)
     cfg = spec.base
-    steps = math.ceil(len(data.y_train) / cfg.train.batch_size)
+    steps = steps_per_epoch(len(data.y_train), cfg.train.batch_size)
     cfg.train.epochs, cfg.train.lr = args.budget - 4, 0.1
     cfg.loss.kind, cfg.loss.weight_mode, cfg.loss.weight_beta = "weighted_ce", "effective", 0.9999
     cfg.loss.weights_from_epoch = round(0.75 * cfg.train.epochs)

@@ -18,6 +18,7 @@ from search.study_file import StudySpec
 from tricks.config import TrickConfig
 from tricks.data import DataBundle
 from tricks.restart import Decision, RestartEvent, RestartReason
+from tricks.schedules import steps_per_epoch
 from tricks.trainer import EpochEnd, Listener, Trainer, TrainingStopped, TrainResult
 
 __all__ = ["Objective", "TrialOutcome"]
@@ -82,8 +83,8 @@ class Objective:
         self.checkpoints = checkpoints
 
     def __call__(self, trial: optuna.Trial) -> float:
-        steps_per_epoch = math.ceil(len(self.data.y_train) / self.spec.base.train.batch_size)
-        config = suggest_config(trial, self.spec.space, self.spec.base, steps_per_epoch)
+        steps = steps_per_epoch(len(self.data.y_train), self.spec.base.train.batch_size)
+        config = suggest_config(trial, self.spec.space, self.spec.base, steps)
         record = TrialWriter(trial)
         record.config(config.to_dict(), config.restart.max_restarts, config.train.epochs)
         root, resume = self._resume_point(trial)

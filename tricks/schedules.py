@@ -13,6 +13,7 @@ __all__ = [
     "SCHEDULE_KINDS",
     "ScheduleKind",
     "ScheduleLR",
+    "steps_per_epoch",
     "warmup_cosine_lr",
     "warmup_tanh_lr",
 ]
@@ -152,3 +153,8 @@ class ScheduleLR(LambdaLR):
             group["initial_lr"] = max_lr
         factor = _Factor(kind, warmup_steps, phase_steps, max_lr, max_lr * min_lr_factor)
         super().__init__(optimizer, factor)
+
+
+def steps_per_epoch(n_images: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch (the last batch may be smaller); schedules count these."""
+    return math.ceil(n_images / batch_size)

@@ -22,7 +22,7 @@ from tricks.loop import evaluate, train_one_epoch
 from tricks.metrics import without_confusion
 from tricks.models import build_model, memory_format_for
 from tricks.restart import Decision, RestartController, RestartEvent
-from tricks.schedules import ScheduleLR
+from tricks.schedules import ScheduleLR, steps_per_epoch
 
 __all__ = [
     "Checkpoint",
@@ -105,8 +105,7 @@ class Trainer:
             config.model.name, data.in_channels, data.num_classes, config.train.memory_format
         )
         self.gen = torch.Generator(self.device).manual_seed(config.train.seed)
-        n = len(self.data.y_train)
-        self.steps_per_epoch = math.ceil(n / config.train.batch_size)
+        self.steps_per_epoch = steps_per_epoch(len(self.data.y_train), config.train.batch_size)
 
     # -- batches ---------------------------------------------------------------------------
     def _prepare(self, x: Tensor) -> Tensor:
