@@ -45,6 +45,19 @@ def _loss_description(loss: LossConfig) -> str:
     return desc
 
 
+def _per_class_lines(outcome: TrialOutcome) -> list[str]:
+    """Validation accuracy per class, rarest last, as a table (cheaper than a figure)."""
+    assert outcome.result is not None
+    accuracy = outcome.result.metrics["per_class_accuracy"]
+    rows = zip(outcome.classes, outcome.class_counts, accuracy, strict=True)
+    return [
+        "",
+        "| class | training images | validation accuracy |",
+        "|---|---|---|",
+        *[f"| {c} | {n} | {_fmt(a)} |" for c, n, a in rows],
+    ]
+
+
 def trial_note(trial_number: int, outcome: TrialOutcome, metric: str) -> str:
     """A note a person reads at a glance: tricks used, restarts, the fine-tune's effect."""
     cfg = outcome.config
@@ -91,6 +104,7 @@ def trial_note(trial_number: int, outcome: TrialOutcome, metric: str) -> str:
             f"Validation {metric}: **{_fmt(res.pre_finetune_value)}** before the no-aug "
             f"fine-tune, **{_fmt(res.value)}** after it ({gain * 100:+.2f} points)."
         )
+        lines += _per_class_lines(outcome)
     else:
         lines.append(f"Pruned: {outcome.pruned_reason}. Pruned trials do not fine-tune.")
     return "\n".join(lines)
@@ -99,8 +113,8 @@ def trial_note(trial_number: int, outcome: TrialOutcome, metric: str) -> str:
 class TrialRecorder:
     """The ``after_trial`` hook: writes each finished trial's note and artifacts.
 
-    Artifacts: ``learning_curve.png`` (metric and LR per epoch, restarts, fine-tune),
-    ``per_class_accuracy.png`` (completed trials) and ``trick_config.toml``.
+    Artifacts: ``learning_curve.png`` (metric and LR per epoch, restarts, fine-tune) and
+    ``trick_config.toml``; the per-class accuracy is a table in the note.
     """
 
     def __init__(self, store: FileSystemArtifactStore, metric: str) -> None:
@@ -110,7 +124,7 @@ class TrialRecorder:
     def __call__(self, trial: optuna.Trial, outcome: TrialOutcome) -> None:
         from optuna_dashboard import save_note
 
-        from search.figures import learning_curve_png, per_class_png  # matplotlib: not at start
+        from search.figures import learning_curve_png  # matplotlib: not at start
 
         save_note(trial, trial_note(trial.number, outcome, self.metric))
         with tempfile.TemporaryDirectory() as tmp:
@@ -120,17 +134,6 @@ class TrialRecorder:
                     outcome.curve, outcome.restarts, self.metric, folder / "learning_curve.png"
                 )
             ]
-            if outcome.result is not None:
-                per_class = outcome.result.metrics["per_class_accuracy"]
-                files.append(
-                    per_class_png(
-                        per_class,
-                        outcome.classes,
-                        outcome.class_counts,  # type: ignore[arg-type]
-                        f"trial {trial.number}: validation per-class accuracy",
-                        folder / "per_class_accuracy.png",
-                    )
-                )
             config_path = folder / "trick_config.toml"
             outcome.config.save(config_path)
             files.append(config_path)

@@ -86,7 +86,7 @@ class Objective:
         steps = steps_per_epoch(len(self.data.y_train), self.spec.base.train.batch_size)
         config = suggest_config(trial, self.spec.space, self.spec.base, steps)
         record = TrialWriter(trial)
-        record.config(config.to_dict(), config.restart.max_restarts, config.train.epochs)
+        record.config(config.to_dict())
         root, resume = self._resume_point(trial)
         outcome = TrialOutcome(
             config,

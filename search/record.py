@@ -20,8 +20,7 @@ from tricks.metrics import without_confusion
 __all__ = ["AblationRun", "StudyRecord", "TrialRecord", "TrialWriter"]
 
 TRICK_CONFIG = "trick_config"  # the sampled trick config, TrickConfig.to_dict()
-MAX_RESTARTS = "max_restarts"  # restarts the trial may take (the pruner reads it)
-TRAIN_EPOCHS = "train_epochs"  # main-phase epochs (no restart at the last one)
+MAX_RESTARTS = "max_restarts"  # for trials of other objectives: restarts the pruner may grant
 RESTARTS = "restarts"  # RestartEvent.to_dict() of every restart, in order
 RESUMED_AFTER = "resumed_after_epoch"  # a retry continued from this epoch's checkpoint
 PRE_FINETUNE = "pre_finetune_value"  # the metric before the no-aug fine-tune
@@ -50,12 +49,15 @@ class TrialRecord:
 
     @property
     def max_restarts(self) -> int | None:
-        return self._get(MAX_RESTARTS)
+        """Restarts the trial may take: its config's, else a ``max_restarts`` attribute."""
+        cfg = self.trick_config
+        return cfg["restart"]["max_restarts"] if cfg else self._get(MAX_RESTARTS)
 
     @property
     def train_epochs(self) -> float:
         """Main-phase epochs; infinite when unknown (an enqueued trial not yet sampled)."""
-        return self._get(TRAIN_EPOCHS, math.inf)
+        cfg = self.trick_config
+        return cfg["train"]["epochs"] if cfg else math.inf
 
     @property
     def restarts(self) -> list[dict[str, Any]]:
@@ -110,10 +112,9 @@ class TrialWriter:
         """The recipe a warm-start trial was enqueued with (see :mod:`search.recipes`)."""
         return self.trial.user_attrs.get(RECIPE)
 
-    def config(self, trick_config: dict[str, Any], max_restarts: int, train_epochs: int) -> None:
+    def config(self, trick_config: dict[str, Any]) -> None:
+        """The sampled config; the pruner reads ``max_restarts`` and the epochs from it."""
         self.trial.set_user_attr(TRICK_CONFIG, trick_config)
-        self.trial.set_user_attr(MAX_RESTARTS, max_restarts)
-        self.trial.set_user_attr(TRAIN_EPOCHS, train_epochs)
 
     def restarts(self, events: list[dict[str, Any]]) -> None:
         self.trial.set_user_attr(RESTARTS, events)

@@ -78,7 +78,7 @@ def test_trial_notes_artifacts_and_metric_name_over_http(server) -> None:
         assert {"learning_curve.png", "trick_config.toml"} <= names
         if trial["state"] == "Complete":
             assert "before the no-aug fine-tune" in body
-            assert "per_class_accuracy.png" in names
+            assert "| class | training images | validation accuracy |" in body
         else:
             assert "Pruned:" in body
         curve = next(a for a in trial["artifacts"] if a["filename"] == "learning_curve.png")

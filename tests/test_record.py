@@ -18,13 +18,13 @@ def test_a_completed_trial_reads_back_what_was_written() -> None:
     study = _study()
     trial = study.ask()
     writer = TrialWriter(trial)
-    writer.config({"train": {"epochs": 5}}, max_restarts=2, train_epochs=5)
+    writer.config({"train": {"epochs": 5}, "restart": {"max_restarts": 2}})
     writer.restarts([{"epoch": 2, "reason": "pruned", "value": 0.5}])
     writer.result(0.70, {"balanced_accuracy": 0.72, "confusion": [[1, 0], [0, 1]]})
     writer.curve([{"epoch": 0, "seconds": 1.5}])
     study.tell(trial, 0.72)
     record = TrialRecord(study.trials[0])
-    assert record.trick_config == {"train": {"epochs": 5}}
+    assert record.trick_config == {"train": {"epochs": 5}, "restart": {"max_restarts": 2}}
     assert (record.max_restarts, record.train_epochs) == (2, 5)
     assert record.restarts[0]["epoch"] == 2 and record.curve[0]["seconds"] == 1.5
     assert record.pre_finetune_value == 0.70
