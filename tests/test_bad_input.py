@@ -101,16 +101,16 @@ def test_data_dir_without_the_dataset_writes_no_study(cli, tmp_path: Path) -> No
     assert not (tmp_path / "tricksearch.db").exists()
 
 
-def test_unreachable_postgres_never_shows_the_password(tmp_path: Path) -> None:
+def test_unreachable_postgres_never_shows_the_password(cli, tmp_path: Path) -> None:
     url = "postgresql://alice:s3cret-pw@127.0.0.1:1/nowhere"
-    for args in (
-        ["run", QUICKSTART, "--storage", url],
-        ["studies", "--storage", url],
-        ["export", "--storage", url, "--study", "x"],
-    ):
-        proc = run_cli(*args, cwd=tmp_path)
-        one_line_exit_2(proc, "cannot open storage postgresql://alice:***@127.0.0.1:1/nowhere")
-        assert "s3cret-pw" not in proc.stderr + proc.stdout
+    shown = "cannot open storage postgresql://alice:***@127.0.0.1:1/nowhere"
+    proc = run_cli("run", QUICKSTART, "--storage", url, cwd=tmp_path)  # what a shell sees
+    one_line_exit_2(proc, shown)
+    assert "s3cret-pw" not in proc.stderr + proc.stdout
+    for args in (["studies", "--storage", url], ["export", "--storage", url, "--study", "x"]):
+        outcome = cli(*args, cwd=tmp_path)
+        one_line_exit_2(outcome, shown)
+        assert "s3cret-pw" not in outcome.stderr + outcome.stdout
 
 
 def test_export_with_no_completed_trial(cli, tmp_path: Path) -> None:
