@@ -14,7 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.errors import UsageError
-from search.record import StudyRecord, TrialRecord
+from search.record import StudyRecord, TrialRecord, or_nan
 from search.storage import open_storage, redact
 from tricks.config import ConfigError, TrickConfig
 
@@ -63,10 +63,6 @@ def best_trials(
     return sorted(trials, key=lambda t: t.value, reverse=reverse)[:top]  # type: ignore[arg-type, return-value]
 
 
-def _nan_if_none(value: float | None) -> float:
-    return float("nan") if value is None else value
-
-
 def trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> TrickConfig:
     """The trial's trick config with provenance, set to replay its restarts at the same epochs."""
     record = TrialRecord(trial)
@@ -81,7 +77,7 @@ def trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> TrickC
         "trial": trial.number,
         "metric": StudyRecord(study).metric,
         "value": trial.value,
-        "pre_finetune_value": _nan_if_none(record.pre_finetune_value),
+        "pre_finetune_value": or_nan(record.pre_finetune_value),
         "restarts": [dict(e) for e in restarts],
         "dataset": raw["data"]["dataset"],
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import optuna
 from optuna.pruners import BasePruner, HyperbandPruner
 
@@ -11,12 +9,7 @@ from search import optuna_private
 from search.record import TrialRecord
 from tricks.restart import Decision
 
-__all__ = ["RestartOnPrunePruner", "restarts_of", "wrap_pruner"]
-
-
-def restarts_of(trial: optuna.trial.FrozenTrial) -> list[dict[str, Any]]:
-    """The restart events the objective stored on ``trial``."""
-    return TrialRecord(trial).restarts
+__all__ = ["RestartOnPrunePruner", "wrap_pruner"]
 
 
 class RestartOnPrunePruner(BasePruner):
@@ -72,12 +65,12 @@ class RestartOnPrunePruner(BasePruner):
         self, study: optuna.Study, trial: optuna.trial.FrozenTrial
     ) -> tuple[Decision, str]:
         step = trial.last_step
-        restarts = restarts_of(trial)
+        record = TrialRecord(trial)
+        restarts = record.restarts
         if restarts and step is not None and step - restarts[-1]["epoch"] <= self._grace:
             return Decision.CONTINUE, f"grace after the restart at epoch {restarts[-1]['epoch']}"
         if not self._wrapped.prune(study, trial):
             return Decision.CONTINUE, f"{type(self._wrapped).__name__} keeps the trial"
-        record = TrialRecord(trial)
         allowed = self._default_max if record.max_restarts is None else record.max_restarts
         last_train_step = record.train_epochs - 1
         if len(restarts) < allowed and step is not None and step < last_train_step:

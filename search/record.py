@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial
 
 from tricks.metrics import without_confusion
 
-__all__ = ["AblationRun", "StudyRecord", "TrialRecord", "TrialWriter"]
+__all__ = ["AblationRun", "StudyRecord", "TrialRecord", "TrialWriter", "or_nan"]
 
 TRICK_CONFIG = "trick_config"  # the sampled trick config, TrickConfig.to_dict()
 MAX_RESTARTS = "max_restarts"  # for trials of other objectives: restarts the pruner may grant
@@ -32,6 +32,11 @@ RECIPE = "recipe"  # {"name", "source"} of a warm-start trial (set when enqueued
 STARTUP = "startup_seconds"  # process start (torch imported) to the first epoch's end
 HOOK_SECONDS = "after_trial_seconds"  # notes and artifacts after the trial
 WORKER = "worker"  # host:pid that ran the trial
+
+
+def or_nan(value: float | None) -> float:
+    """A record value that may be absent, as a float for tables and JSON (NaN when absent)."""
+    return math.nan if value is None else value
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from search.errors import UsageError
 from search.export import best_trials, load_existing_study, trial_config
 from search.figures import history_png, per_class_png, scatter_gain_png
 from search.optuna_private import storage_of
-from search.record import StudyRecord, TrialRecord
+from search.record import StudyRecord, TrialRecord, or_nan
 from tricks.config import TrickConfig
 
 __all__ = ["build_report", "summarise"]
@@ -66,10 +66,6 @@ def recipes_section(study: optuna.Study, metric: str) -> list[str]:
     return lines
 
 
-def _or_nan(value: float | None) -> float:
-    return math.nan if value is None else value
-
-
 def _gains(complete: list[TrialRecord]) -> dict[str, Any]:
     gains = [r.finetune_gain * 100 for r in complete if r.finetune_gain is not None]
     return {
@@ -112,7 +108,7 @@ def _by_kind(complete: list[TrialRecord], maximize: bool) -> dict[str, dict[str,
         for r in complete:
             cfg = r.trick_config
             kind = cfg[section][field] if cfg else r.trial.params.get(key, "unknown")
-            groups[kind].append(_or_nan(r.trial.value))
+            groups[kind].append(or_nan(r.trial.value))
         by_kind[key] = {
             k: {
                 "best": (max if maximize else min)(v),
@@ -238,7 +234,7 @@ def _history_section(rep: _Report) -> list[str]:
         return [*lines, "No finished trial yet."]
     history_png(
         [r.trial.number for r in finished],
-        [_or_nan(r.final_value) for r in finished],
+        [or_nan(r.final_value) for r in finished],
         [r.trial.state.name.lower() for r in finished],
         rep.metric,
         _maximize(rep.study),
@@ -260,8 +256,8 @@ def _finetune_section(rep: _Report) -> list[str]:
         if r.pre_finetune_value is not None
     ]
     scatter_gain_png(
-        [_or_nan(r.pre_finetune_value) for r in done],
-        [_or_nan(r.trial.value) for r in done],
+        [or_nan(r.pre_finetune_value) for r in done],
+        [or_nan(r.trial.value) for r in done],
         metric,
         rep.output / "finetune_gain.png",
     )

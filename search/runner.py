@@ -86,8 +86,9 @@ def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
     _check_definition(study, spec, opts)
     trials = study.get_trials(deepcopy=False)
     study.sampler = make_sampler(spec, seed=_sampler_seed(spec, opts, len(trials)))
-    if StudyRecord(study).spec is None:
-        StudyRecord(study).define(spec.to_dict(), spec.metric)
+    record = StudyRecord(study)
+    if record.spec is None:
+        record.define(spec.to_dict(), spec.metric)
         study.set_metric_names([spec.metric])
     _warm_start(study, spec, opts)
     return study
@@ -151,10 +152,11 @@ def _warm_start(study: optuna.Study, spec: StudySpec, opts: RunOptions) -> None:
     """
     wanted = spec.warm_start if opts.warm_start is None else opts.warm_start
     with claim_lock(opts.storage, opts.study_name):
-        done = StudyRecord(study).warm_start
+        record = StudyRecord(study)
+        done = record.warm_start
         if done is None and not study.get_trials(deepcopy=False):
             names = enqueue_recipes(study, spec.space, spec.base) if wanted else []
-            StudyRecord(study).warm_started(names)
+            record.warm_started(names)
             return
     if done and opts.warm_start is False and not opts.worker:
         print(

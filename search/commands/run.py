@@ -158,7 +158,7 @@ def _run_here(
 
 
 def _print_best(study: optuna.Study, spec: StudySpec, opts: RunOptions) -> None:
-    from search.record import TrialRecord
+    from search.record import TrialRecord, or_nan
     from search.storage import redact
 
     try:
@@ -167,10 +167,9 @@ def _print_best(study: optuna.Study, spec: StudySpec, opts: RunOptions) -> None:
         print(f"study {opts.study_name!r}: no completed trial yet")
         return
     record = TrialRecord(best)
-    pre = record.pre_finetune_value
     print(
         f"best trial {best.number}: {spec.metric} {best.value:.4f} "
-        f"(before fine-tune {pre if pre is not None else float('nan'):.4f}, "
+        f"(before fine-tune {or_nan(record.pre_finetune_value):.4f}, "
         f"restarts {len(record.restarts)})"
     )
     for key, value in best.params.items():
