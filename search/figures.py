@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 __all__ = ["forest_png", "history_png", "learning_curve_png", "per_class_png", "scatter_gain_png"]
@@ -37,6 +38,9 @@ def learning_curve_png(
     lr_ax.plot(epochs, [p["lr"] for p in curve], "--", color="tab:orange", label="learning rate")
     lr_ax.set_ylabel("learning rate at epoch start", color="tab:orange")
     lr_ax.set_yscale("log")
+    # Plain "2e-02" labels: the default ones go through mathtext, a third of the drawing time.
+    lr_ax.yaxis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
+    lr_ax.yaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False))
     ft = [p["epoch"] for p in curve if p["phase"] == "finetune"]
     if ft:
         ax.axvspan(
