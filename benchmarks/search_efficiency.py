@@ -188,6 +188,17 @@ def run_recipe(args, seed: int, data: DataBundle) -> dict[str, Any]:
     }
 
 
+def _interval(low: float, high: float, fmt: str) -> str:
+    """``[low, high]``, or a plain "needs 2 seeds" where one seed gives no interval."""
+    if math.isnan(low):
+        return "(needs 2 seeds)"
+    return f"[{low:{fmt}}, {high:{fmt}}]"
+
+
+def _p(p: float) -> str:
+    return "n/a" if math.isnan(p) else f"{p:.3f}"
+
+
 def tables(runs: dict[tuple[str, int], dict], arms: list[str]) -> list[str]:
     lines = [
         "| arm | seeds | test bal. acc. of the selected config (%), mean [95% CI] "
@@ -202,7 +213,7 @@ def tables(runs: dict[tuple[str, int], dict], arms: list[str]) -> list[str]:
         val = statistics.fmean(r["val"] * 100 for r in rs)
         spent = statistics.fmean(r["epochs"] for r in rs)
         lines.append(
-            f"| {arm} | {len(rs)} | {m:.2f} [{lo:.2f}, {hi:.2f}] | {val:.2f} | {spent:.0f} |"
+            f"| {arm} | {len(rs)} | {m:.2f} {_interval(lo, hi, '.2f')} | {val:.2f} | {spent:.0f} |"
         )
     lines += [
         "",
@@ -219,7 +230,8 @@ def tables(runs: dict[tuple[str, int], dict], arms: list[str]) -> list[str]:
             continue
         m, lo, hi = mean_ci95(diffs)
         lines.append(
-            f"| {arm} | {len(diffs)} | {m:+.2f} [{lo:+.2f}, {hi:+.2f}] | {wilcoxon_p(diffs):.3f} |"
+            f"| {arm} | {len(diffs)} | {m:+.2f} {_interval(lo, hi, '+.2f')} "
+            f"| {_p(wilcoxon_p(diffs))} |"
         )
     lines += ["", *recipe_ranking(runs)]
     return lines
