@@ -52,6 +52,7 @@ from search.objective import Objective, TrialOutcome  # noqa: E402
 from search.pruner import wrap_pruner  # noqa: E402
 from search.recipes import enqueue_recipes  # noqa: E402
 from search.record import TrialRecord, TrialWriter  # noqa: E402
+from search.reference import replace_marked  # noqa: E402
 from search.stats import mean_ci95, wilcoxon_p  # noqa: E402
 from search.study_file import StudySpec, load_study_file, make_pruner, make_sampler  # noqa: E402
 from tricks.data import DataBundle, load_bundle  # noqa: E402
@@ -346,6 +347,12 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--report", action="store_true", help="only tabulate stored results")
     parser.add_argument(
+        "--readme",
+        type=Path,
+        help="also write the tables between this file's <!-- reference:search-efficiency --> "
+        "markers (the project README)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=2,
@@ -379,12 +386,16 @@ def main() -> None:
     lines = [
         f"Budget {args.budget} epochs per arm and seed, trials of {args.epochs} epochs "
         f"(+ fine-tune where the arm has it), TPE n_startup_trials {args.startup}; "
-        f"{len(runs)} (arm, seed) runs stored, {hours:.1f} h of compute on two CPU cores.",
+        f"{len(runs)} (arm, seed) runs stored, {hours:.1f} h of unit wall time on two CPU "
+        "cores (a resumed unit counts its last process only).",
         "",
         *tables(runs, arms),
     ]
     plot(runs, out / f"search_efficiency_{tag}.png", args.budget)
     (out / f"search_efficiency_{tag}.md").write_text("\n".join(lines) + "\n")
+    if args.readme:
+        text = args.readme.read_text()
+        args.readme.write_text(replace_marked(text, "search-efficiency", "\n".join(lines)))
     print("\n".join(lines))
 
 

@@ -21,7 +21,7 @@ from search.study_file import StudyFile
 from tricks.config import TrickConfig
 from tricks.schema import field_choices
 
-__all__ = ["config_table", "space_table", "tables", "update"]
+__all__ = ["config_table", "replace_marked", "space_table", "tables", "update"]
 
 _SCALES = {
     "float": "float range",
@@ -108,15 +108,20 @@ def tables() -> dict[str, str]:
     }
 
 
+def replace_marked(text: str, name: str, body: str) -> str:
+    """``text`` with what lies between the ``<!-- reference:NAME -->`` markers set to ``body``."""
+    pattern = re.compile(
+        rf"(<!-- reference:{name} -->\n).*?(<!-- /reference:{name} -->)", re.DOTALL
+    )
+    if not pattern.search(text):
+        raise ValueError(f"no <!-- reference:{name} --> markers")
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
 def update(text: str) -> str:
     """``text`` with every marked table replaced by its generated version."""
     for name, table in tables().items():
-        pattern = re.compile(
-            rf"(<!-- reference:{name} -->\n).*?(<!-- /reference:{name} -->)", re.DOTALL
-        )
-        if not pattern.search(text):
-            raise ValueError(f"no <!-- reference:{name} --> markers")
-        text = pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), text)  # noqa: B023
+        text = replace_marked(text, name, table)
     return text
 
 
