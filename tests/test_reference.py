@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from search.reference import main, space_table, update
+import pytest
+
+from search.reference import main, replace_marked, space_table, update
 from search.space import PARAMS
 from tests.conftest import ROOT
 
@@ -27,3 +29,12 @@ def test_check_reports_a_stale_table(tmp_path) -> None:
     assert main([str(readme), "--check"]) == 1
     assert main([str(readme)]) == 0
     assert main([str(readme), "--check"]) == 0
+
+
+def test_a_marked_block_is_replaced_and_the_text_around_it_kept() -> None:
+    text = "intro\n<!-- reference:results -->\nold table\n<!-- /reference:results -->\nend\n"
+    new = replace_marked(text, "results", "| new |")
+    assert new == "intro\n<!-- reference:results -->\n| new |\n<!-- /reference:results -->\nend\n"
+    assert replace_marked(new, "results", "| new |") == new  # idempotent
+    with pytest.raises(ValueError, match="no <!-- reference:other --> markers"):
+        replace_marked(text, "other", "x")
