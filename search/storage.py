@@ -96,6 +96,8 @@ def open_storage(
         raise UsageError(
             f"no storage at {parsed.redacted()}: the file does not exist (run 'tricksearch run')"
         )
+    if local and parsed.file is not None and not parsed.file.parent.is_dir():
+        raise UsageError(f"storage {url!r}: directory {parsed.file.parent} does not exist")
     if parsed.backend == "journal":
         if parsed.file is None:
             raise UsageError("journal storage needs a file: journal:///study.log")
@@ -111,8 +113,6 @@ def open_storage(
     if parsed.backend == "sqlite":
         if parsed.file is None or str(parsed.file) == ":memory:":
             raise UsageError(f"sqlite storage needs a file: sqlite:///study.db, got {url!r}")
-        if not parsed.file.parent.is_dir():
-            raise UsageError(f"storage {url!r}: directory {parsed.file.parent} does not exist")
         _enable_wal(parsed.file)
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     if heartbeat:

@@ -76,6 +76,7 @@ def test_the_console_script_reports_a_bad_study_file_in_one_line(tmp_path: Path)
         (["run", QUICKSTART, "--set", "train.epochs=two"], "train.epochs: expected an integer"),
         (["run", QUICKSTART, "--storage", "redis://x"], "is not understood"),
         (["run", QUICKSTART, "--storage", "sqlite:///no/such/dir/s.db"], "does not exist"),
+        (["run", QUICKSTART, "--storage", "journal:///no/such/dir/s.log"], "does not exist"),
         (["run", QUICKSTART, "--workers", "0"], "--workers must be >= 1"),
         (["run", QUICKSTART, "--n-trials", "0"], "--n-trials must be >= 1"),
         (["run", QUICKSTART, "--device", "tpu"], "unknown device 'tpu'"),
