@@ -10,21 +10,26 @@ from filelock import FileLock
 
 from search.storage import parse_url
 
-__all__ = ["claim_lock"]
+__all__ = ["CLAIM_SUFFIX", "claim_lock"]
+
+#: Beside a file storage: ``study.db.claim.lock``. Not ``.lock``: Optuna's journal file
+#: storage takes ``<file>.lock`` for its own symlink lock, and would wait 30 s for ours
+#: and then break it.
+CLAIM_SUFFIX = ".claim.lock"
 
 
 @contextmanager
 def claim_lock(url: str, study_name: str) -> Iterator[None]:
     """Hold a per-study lock that every worker on every machine sees.
 
-    File storages (SQLite with any driver, journal) lock a ``.lock`` file beside the
+    File storages (SQLite with any driver, journal) lock a ``.claim.lock`` file beside the
     database with ``filelock`` (portable); PostgreSQL uses a session advisory lock and
     MySQL ``GET_LOCK``. The operating system or the database releases the lock when a
     worker dies.
     """
     parsed = parse_url(url)
     if parsed.file is not None:
-        with FileLock(parsed.file.with_name(parsed.file.name + ".lock")):
+        with FileLock(parsed.file.with_name(parsed.file.name + CLAIM_SUFFIX)):
             yield
         return
     key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)

@@ -7,7 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-from search.claim import claim_lock
+import optuna
+from filelock import FileLock, Timeout
+
+from search.claim import CLAIM_SUFFIX, claim_lock
+from search.storage import open_storage
 from tests.conftest import ROOT
 
 HOLDER = """
@@ -35,3 +39,23 @@ def test_a_second_process_waits_for_the_lock(storage_url: str, tmp_path: Path) -
         released_before_we_got_it = (tmp_path / "released").exists()
     assert holder.wait(timeout=60) == 0
     assert released_before_we_got_it
+
+
+def test_a_journal_storage_writes_inside_the_claim_and_the_claim_still_excludes(
+    tmp_path: Path,
+) -> None:
+    # Before the fix both locks were "<file>.lock": Optuna's journal lock waited 30 s for
+    # the claim, then renamed the claim's file away, and a second claimant got in.
+    url = f"journal:///{tmp_path / 'study.log'}"
+    with claim_lock(url, "s"):
+        study = optuna.create_study(storage=open_storage(url), study_name="s")
+        study.enqueue_trial({"x": 1.0})
+        rival = FileLock(tmp_path / f"study.log{CLAIM_SUFFIX}")
+        try:
+            rival.acquire(timeout=0)
+            got_in = True
+            rival.release()
+        except Timeout:
+            got_in = False
+    assert not got_in
+    assert len(optuna.load_study(storage=open_storage(url), study_name="s").trials) == 1

@@ -176,7 +176,7 @@ def test_any_sqlite_url_is_locked_and_a_worker_never_spawns_workers(tmp_path: Pa
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (tmp_path / "study.db.lock").exists()
+    assert (tmp_path / "study.db.claim.lock").exists()
     study = optuna.load_study(study_name="quickstart", storage=url)
     assert len(assert_intact(study, 4)) == 4 and len(study.trials) == 4
     # A worker asked for workers runs the study itself.
