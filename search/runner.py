@@ -240,8 +240,28 @@ def _claim(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
             return study.ask()
 
 
-def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(signal.Signals(signum).name)
+class _Interrupts:
+    """SIGINT/SIGTERM: raised inside a trial's objective, deferred everywhere else.
+
+    Between trials (claiming one, telling the study, the progress line) an exception
+    could leave a claimed trial RUNNING with no one to fail it, or cut a ``tell`` in
+    half; there the signal is remembered and raised at the next safe point instead.
+    """
+
+    def __init__(self) -> None:
+        self.pending: str | None = None
+        self.in_trial = False
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.in_trial:
+            raise Interrupted(name)
+        self.pending = name
+
+    def check(self) -> None:
+        """Raise a signal that arrived outside a trial."""
+        if self.pending is not None:
+            raise Interrupted(self.pending)
 
 
 def _recorder(study: optuna.Study, spec: StudySpec, opts: RunOptions, data: Any) -> Any:
@@ -259,17 +279,25 @@ def _recorder(study: optuna.Study, spec: StudySpec, opts: RunOptions, data: Any)
     return TrialRecorder(FileSystemArtifactStore(str(folder)), spec.metric)
 
 
-def _work(study: optuna.Study, opts: RunOptions, objective: Objective, progress: Any) -> None:
+def _work(
+    study: optuna.Study,
+    opts: RunOptions,
+    objective: Objective,
+    progress: Any,
+    interrupts: _Interrupts,
+) -> None:
     """Claim and run trials until the study is full or this run's timeout has passed."""
     start = time.monotonic()
     while not opts.timeout or time.monotonic() - start < opts.timeout:
+        interrupts.check()
         trial = _claim(study, opts)
         if trial is None:
             return
         TrialWriter(trial).worker(f"{os.uname().nodename}:{os.getpid()}")
-        _run_one(study, trial, objective)
+        _run_one(study, trial, objective, interrupts)
         trials = study.get_trials(deepcopy=False)  # one read serves both
         progress.trial(trials[trial.number], sum(t.state in FINISHED for t in trials))
+    interrupts.check()
 
 
 def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Study:
@@ -305,9 +333,10 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         torch_ready=opts.torch_ready,
         checkpoints=CheckpointStore(folder, opts.study_name),
     )
-    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    interrupts = _Interrupts()
+    previous = {s: signal.signal(s, interrupts.handle) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        _work(study, opts, objective, progress)
+        _work(study, opts, objective, progress, interrupts)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -319,11 +348,23 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
     return study
 
 
-def _run_one(study: optuna.Study, trial: optuna.Trial, objective: Objective) -> None:
+def _interruptible(objective: Objective, trial: optuna.Trial, interrupts: _Interrupts) -> float:
+    """The objective, with SIGINT/SIGTERM raised in it (a signal since the claim counts)."""
+    interrupts.in_trial = True
+    try:
+        interrupts.check()
+        return objective(trial)
+    finally:
+        interrupts.in_trial = False
+
+
+def _run_one(
+    study: optuna.Study, trial: optuna.Trial, objective: Objective, interrupts: _Interrupts
+) -> None:
     """Run the objective on one claimed trial and tell the study how it ended."""
     with heartbeat(study, trial):
         try:
-            value = objective(trial)
+            value = _interruptible(objective, trial, interrupts)
         except optuna.TrialPruned:
             study.tell(trial, state=TrialState.PRUNED)
         except Interrupted as exc:

@@ -1,4 +1,4 @@
-"""The claim lock: a second process waits until the first releases the study's lock."""
+"""Claiming trials: the per-study lock (a second process waits), and signals around a claim."""
 
 from __future__ import annotations
 
@@ -59,3 +59,29 @@ def test_a_journal_storage_writes_inside_the_claim_and_the_claim_still_excludes(
             got_in = False
     assert not got_in
     assert len(optuna.load_study(storage=open_storage(url), study_name="s").trials) == 1
+
+
+def test_a_signal_between_trials_waits_for_a_safe_point_and_one_after_a_claim_fails_it() -> None:
+    import signal as signals
+
+    import pytest
+
+    from search.runner import Interrupted, _interruptible, _Interrupts
+
+    interrupts = _Interrupts()
+    interrupts.handle(signals.SIGINT, None)  # between trials: remembered, not raised
+    assert interrupts.pending == "SIGINT"
+    calls: list[object] = []
+    with pytest.raises(Interrupted, match="SIGINT"):  # the claimed trial is failed, not run
+        _interruptible(calls.append, object(), interrupts)  # type: ignore[arg-type]
+    assert calls == [] and not interrupts.in_trial
+
+    inside = _Interrupts()
+
+    def objective(trial: object) -> float:
+        inside.handle(signals.SIGTERM, None)  # during the trial: raised at once
+        return 1.0
+
+    with pytest.raises(Interrupted, match="SIGTERM"):
+        _interruptible(objective, object(), inside)  # type: ignore[arg-type]
+    assert not inside.in_trial

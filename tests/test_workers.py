@@ -130,7 +130,7 @@ def test_sigint_stops_cleanly_and_the_same_command_finishes(tmp_path: Path) -> N
         "--quiet",
         *TINY_STUDY,
         "--set",
-        "train.epochs=3",
+        "train.epochs=10",  # long enough that the signal lands inside the watched trial
     )
     proc = start_cli(*args, cwd=tmp_path)
 
@@ -151,6 +151,7 @@ def test_sigint_stops_cleanly_and_the_same_command_finishes(tmp_path: Path) -> N
     study = optuna.load_study(study_name="quickstart", storage=url)
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(failed) == 1 and failed[0].user_attrs["fail_reason"] == "interrupted by SIGINT"
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]  # none orphaned
     kept = {t.number: t.value for t in study.trials if t.state == TrialState.COMPLETE}
     proc2 = run_cli(*args, cwd=tmp_path)
     assert proc2.returncode == 0, proc2.stderr[-3000:]
