@@ -78,31 +78,28 @@ def overhead(trials: int, cwd: Path) -> dict[str, float]:
     }
 
 
-def startup_seconds(url: str) -> list[float]:
+def startup_seconds(records: list[TrialRecord]) -> list[float]:
     """Each process's seconds from importing torch to its first training batch."""
-    study = optuna.load_study(study_name="quickstart", storage=url)
-    records = [TrialRecord(t) for t in study.trials]
     return [r.attr(STARTUP) for r in records if r.attr(STARTUP) is not None]
 
 
-def worker_time(url: str, wall: float, workers: int) -> dict[str, float]:
+def worker_time(
+    records: list[TrialRecord], startups: list[float], wall: float, workers: int
+) -> dict[str, float]:
     """Where the workers' time went in one run: epochs, the rest of each trial, start-up, idle.
 
     The total is ``workers * wall``. "Idle" is what is left: interpreter and torch
     imports (before the start-up clock), work between trials, and the tail where one
     worker has finished and waits for the other.
     """
-    study = optuna.load_study(study_name="quickstart", storage=url)
-    walls = [
+    trial_s = sum(
         (t.datetime_complete - t.datetime_start).total_seconds()
-        for t in study.trials
+        for t in (r.trial for r in records)
         if t.datetime_complete is not None and t.datetime_start is not None
-    ]
-    records = [TrialRecord(t) for t in study.trials if t.datetime_complete is not None]
-    trial_s = sum(walls)
+    )
     epochs = [p["seconds"] for r in records for p in r.curve]
     train = [p["seconds"] for r in records for p in r.curve if p["phase"] == "train"]
-    startup = sum(r.attr(STARTUP) or 0.0 for r in records)
+    startup = sum(startups)
     total = workers * wall
     return {
         "epochs": len(epochs),
@@ -141,8 +138,11 @@ def scaling(
                     cwd,
                 )
             )
-            startups[label] += startup_seconds(url)
-            splits[label].append(worker_time(url, walls[label][-1], workers))
+            study = optuna.load_study(study_name="quickstart", storage=url)
+            records = [TrialRecord(t) for t in study.trials]
+            started = startup_seconds(records)
+            startups[label] += started
+            splits[label].append(worker_time(records, started, walls[label][-1], workers))
             print(f"rep {rep} {label}: {walls[label][-1]:.0f}s", flush=True)
     return walls, startups, splits
 

@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from search.objective import Objective, TrialOutcome  # noqa: E402
 from search.pruner import wrap_pruner  # noqa: E402
 from search.recipes import enqueue_recipes  # noqa: E402
-from search.record import TrialRecord, TrialWriter  # noqa: E402
+from search.record import TrialRecord, TrialWriter, or_nan  # noqa: E402
 from search.reference import replace_marked  # noqa: E402
 from search.stats import mean_ci95, wilcoxon_p  # noqa: E402
 from search.study_file import StudySpec, load_study_file, make_pruner, make_sampler  # noqa: E402
@@ -303,13 +303,15 @@ def run_unit(args: argparse.Namespace, arm: str, seed: int, data: DataBundle, st
     takes the next unit nobody holds. A half-done unit resumes from its study database.
     """
     path = store / f"{arm}-{seed}.json"
+    if path.exists():
+        return  # stored: no lock needed (and no lock file left beside it)
     lock = FileLock(store / f"{arm}-{seed}.lock")
     try:
         lock.acquire(timeout=0)
     except Timeout:
         return  # another process is running this unit
     try:
-        if path.exists():
+        if path.exists():  # another process stored it between the check above and the lock
             return
         t0 = time.monotonic()
         if arm == "best_recipe":
@@ -323,7 +325,7 @@ def run_unit(args: argparse.Namespace, arm: str, seed: int, data: DataBundle, st
             db.unlink()
         print(
             f"seed {seed} {arm}: val {run['val'] * 100:.2f} test "
-            f"{(run['test'] or math.nan) * 100:.2f} ({run['seconds']:.0f}s)",
+            f"{or_nan(run['test']) * 100:.2f} ({run['seconds']:.0f}s)",
             flush=True,
         )
     finally:
