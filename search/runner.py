@@ -227,10 +227,12 @@ class _Progress:
 
 def _claim(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
     """Take a waiting (retried) trial or start a new one, unless the study is full."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)  # dead workers' trials: FAIL, then a retry
     with claim_lock(opts.storage, opts.study_name):
+        # Under the lock: two workers that both saw a dead worker's trial stale would
+        # otherwise both fail it on SQLite and enqueue two retries of it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # dead workers' trials: FAIL, then a retry
         # Waiting trials (recipes, retries) run only while the total is not reached.
         if len(study.get_trials(deepcopy=False, states=TAKEN)) >= opts.n_trials:
             return None
