@@ -51,6 +51,19 @@ def test_train_writes_metrics_and_weights(tmp_path: Path) -> None:
     assert (out / "config.toml").read_text().count("[train]") == 1
 
 
+def test_train_epochs_stretches_the_config(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["--device", "cpu", "--output", str(out), *TINY, "--epochs", "2"]
+    proc = run_cli("train", str(ROOT / "examples/fashion_mnist_lt.toml"), *args)
+    assert proc.returncode == 0, proc.stderr
+    assert "stretched from 1 to 2 epochs" in proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [h["phase"] for h in metrics["history"]] == ["train", "train", "finetune"]
+    written = (out / "config.toml").read_text()
+    assert "epochs = 2" in written and "warmup_steps = 10" in written
+    assert "stretched_from_epochs = 1" in written
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -63,6 +76,7 @@ def test_train_writes_metrics_and_weights(tmp_path: Path) -> None:
         (lambda d: [_write(d, ""), "--device", "tpu"], "unknown device 'tpu'"),
         (lambda d: [_write(d, ""), "--data-dir", str(d)], "no FashionMNIST IDX files"),
         (lambda d: [_write(d, "[loss]\nkind = 'hinge'\n")], "loss.kind: unknown value 'hinge'"),
+        (lambda d: [_write(d, ""), "--epochs", "0"], "--epochs must be >= 1, got 0"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli, tmp_path: Path, make, message: str) -> None:

@@ -71,3 +71,42 @@ def test_replay_takes_restart_events_as_the_trainer_writes_them() -> None:
     assert cfg.restart.replay == [event]
     with pytest.raises(ConfigError, match=r"^restart\.replay\[0\]\.reason: missing"):
         TrickConfig.from_dict({"restart": {"replay": [{"epoch": 2}]}})
+
+
+def test_stretched_keeps_warmup_decay_and_deferral_in_proportion() -> None:
+    from tricks.schedules import warmup_cosine_lr
+
+    raw = {
+        "train": {"epochs": 20},
+        "loss": {"kind": "weighted_ce", "weights_from_epoch": 15},
+        "schedule": {"warmup_steps": 100, "phase_steps": 1600},
+        "restart": {"replay": [{"epoch": 5, "reason": "pruned"}]},
+        "finetune": {"epochs": 4},
+    }
+    short = TrickConfig.from_dict(raw)
+    long = short.stretched(60)
+    assert long.train.epochs == 60 and long.finetune.epochs == 4
+    assert (long.schedule.warmup_steps, long.schedule.phase_steps) == (300, 4800)
+    assert long.loss.weights_from_epoch == 45
+    assert long.restart.replay == [] and long.provenance["stretched_from_epochs"] == 20
+    assert short.train.epochs == 20 and short.restart.replay  # the original is untouched
+    # The LR curve has the same shape: equal at the same fraction of training.
+    for fraction in (0.02, 0.1, 0.5, 0.9):
+        a, b = short.schedule, long.schedule
+        lr_short = warmup_cosine_lr(round(fraction * 2000), a.warmup_steps, a.phase_steps, 0.1)
+        lr_long = warmup_cosine_lr(round(fraction * 6000), b.warmup_steps, b.phase_steps, 0.1)
+        assert lr_long == pytest.approx(lr_short, rel=1e-3)
+
+
+def test_stretched_to_fewer_epochs_stays_valid() -> None:
+    cfg = TrickConfig.from_dict(
+        {
+            "train": {"epochs": 20},
+            "loss": {"kind": "weighted_ce", "weights_from_epoch": 19},
+            "schedule": {"warmup_steps": 10, "phase_steps": 11},
+        }
+    )
+    one = cfg.stretched(1)
+    assert one.loss.weights_from_epoch == 0 and one.schedule.phase_steps > one.schedule.warmup_steps
+    with pytest.raises(ConfigError, match="epochs: must be at least 1"):
+        cfg.stretched(0)

@@ -281,6 +281,34 @@ class TrickConfig(TrickSections):
         except ValidationError as exc:
             raise ConfigError(describe(exc, cls)) from None
 
+    def stretched(self, epochs: int) -> TrickConfig:
+        """This config trained for ``epochs`` instead of ``train.epochs``, in proportion.
+
+        Warmup and the decay phase (in optimizer steps) and the first deferred
+        re-weighting epoch (Cao et al., NeurIPS 2019) scale with the length, so a config
+        found with short search trials keeps its shape when its winner is retrained
+        longer. Restarts to replay are dropped: they answered plateaus at the old length
+        (plateau restarts still happen as configured). The fine-tune is unchanged.
+        ``provenance["stretched_from_epochs"]`` records the old length.
+
+        Raises:
+            ConfigError: ``epochs`` below 1.
+        """
+        if epochs < 1:
+            raise ConfigError(f"epochs: must be at least 1, got {epochs}")
+        ratio = epochs / self.train.epochs
+        out = self.model_copy(deep=True)
+        out.provenance["stretched_from_epochs"] = self.train.epochs
+        out.train.epochs = epochs
+        s = out.schedule
+        s.warmup_steps = round(s.warmup_steps * ratio)
+        if s.phase_steps:
+            s.phase_steps = max(round(s.phase_steps * ratio), s.warmup_steps + 1)
+        out.loss.weights_from_epoch = min(round(out.loss.weights_from_epoch * ratio), epochs - 1)
+        out.restart.replay = []
+        out.check()
+        return out
+
     def check(self) -> None:
         """Validate again after fields were set in code (the search and ablations do).
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from search.commands.options import add_data_options, add_overrides
+from search.errors import UsageError
 
 if TYPE_CHECKING:
     from tricks.config import TrickConfig
@@ -21,6 +22,14 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train once with a trick config")
     p.add_argument("config", help="trick config TOML (e.g. examples/fashion_mnist_lt.toml)")
     p.add_argument("--output", default=None, help="output directory (default runs/<config name>)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train N epochs, with warmup, decay phase and deferred re-weighting stretched "
+        "in proportion (retrain a search winner longer); replayed restarts are dropped",
+    )
     add_data_options(p)
     add_overrides(p)
     p.set_defaults(func=command)
@@ -29,7 +38,17 @@ def add_parser(sub: Any) -> None:
 def command(args: argparse.Namespace) -> int:
     from search.device import resolve_device
 
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs must be >= 1, got {args.epochs}")
     config = load_trick_config(args.config, args.overrides)
+    if args.epochs is not None and args.epochs != config.train.epochs:
+        dropped = len(config.restart.replay)
+        print(
+            f"stretched from {config.train.epochs} to {args.epochs} epochs: warmup, decay "
+            f"phase and deferred re-weighting in proportion; {dropped} replayed restarts dropped",
+            file=sys.stderr,
+        )
+        config = config.stretched(args.epochs)
     device = resolve_device(args.device)
     output = Path(args.output or Path("runs") / Path(args.config).stem)
     metrics = run_train(config, output, device, args.data_dir)
