@@ -14,6 +14,10 @@ and its pruner warm-up of 8 epochs is set back to the 4 this benchmark started w
   no_warm_start   tricksearch without the recipes
   best_recipe     the floor: deferred re-weighting (the best recipe at 20 epochs) trained
                   once for the whole budget (budget - 4 epochs, then the 4-epoch fine-tune)
+  search_retrain  the shipped workflow at the same budget (run, export, train --epochs):
+                  tricksearch for half the budget (the stored tricksearch unit's first
+                  trials, which a study stopped there would have run), then its
+                  validation-best config stretched to the epochs left and trained once
 
 Selection uses the validation split only; each completed trial's final model is scored on
 the test split when it finishes, for the report. Per arm: mean and 95% t interval of the
@@ -25,8 +29,8 @@ it finishes; the same command continues, and ``--report`` only tabulates what is
 Several processes may share one ``--out`` (a file lock per unit); on two cores, two
 processes of ``--threads 1`` pinned with ``taskset`` run more epochs per hour than one of 2.
 
-    python benchmarks/search_efficiency.py --quick    # ~5 min: 1 seed, small subset, 3 arms
-    python benchmarks/search_efficiency.py            # 5 seeds x 7 arms (hours; resumable)
+    python benchmarks/search_efficiency.py --quick    # ~5 min: 1 seed, small subset, 4 arms
+    python benchmarks/search_efficiency.py            # 5 seeds x 8 arms (hours; resumable)
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from search.pruner import wrap_pruner  # noqa: E402
 from search.recipes import enqueue_recipes  # noqa: E402
 from search.record import TrialRecord, TrialWriter, or_nan  # noqa: E402
 from search.reference import replace_marked  # noqa: E402
+from search.space import suggest_config  # noqa: E402
 from search.stats import mean_ci95, wilcoxon_p  # noqa: E402
 from search.study_file import StudySpec, load_study_file, make_pruner, make_sampler  # noqa: E402
 from tricks.data import DataBundle, load_bundle  # noqa: E402
@@ -69,7 +74,9 @@ ARMS = (
     "no_finetune",
     "no_warm_start",
     "best_recipe",
+    "search_retrain",
 )
+SEARCH_SHARE = 0.5  # search_retrain: the share of the budget spent searching
 RESTART_KEYS = ("max_restarts", "restart_lr_factor", "plateau_patience")
 FINETUNE_KEYS = ("finetune_epochs", "finetune_lr_factor")
 
@@ -192,6 +199,50 @@ def run_recipe(args, seed: int, data: DataBundle) -> dict[str, Any]:
     }
 
 
+def run_retrain(args, seed: int, data: DataBundle, store: Path) -> dict[str, Any] | None:
+    """Search with half the budget, then retrain the winner with the rest.
+
+    The search half is the first trials of the seed's stored tricksearch unit: one
+    process asks trials in order from a seeded sampler, so a study stopped at half the
+    budget would have run exactly those. None while that unit is not stored yet.
+    """
+    source = store / f"tricksearch-{seed}.json"
+    if not source.exists():
+        return None
+    searched, spent = [], 0
+    for t in json.loads(source.read_text())["trials"]:
+        if spent >= SEARCH_SHARE * args.budget:
+            break
+        searched.append(t)
+        spent += t["epochs"]
+    best = max((t for t in searched if t["state"] == "complete"), key=lambda t: t["value"])
+    spec = make_spec(args, "tricksearch", seed)
+    steps = steps_per_epoch(len(data.y_train), spec.base.train.batch_size)
+    cfg = suggest_config(optuna.trial.FixedTrial(best["params"]), spec.space, spec.base, steps)
+    length = args.budget - spent - cfg.finetune.epochs
+    cfg = cfg.stretched(length)  # as `tricksearch train best.toml --epochs LENGTH` does
+    trainer = Trainer(cfg, data, "cpu")
+    result = trainer.fit()
+    test = float(trainer.evaluate(result.model, "test")[METRIC])
+    trace, best_val, used = [], -1.0, 0
+    for t in searched:
+        used += t["epochs"]
+        if t["state"] == "complete":
+            best_val = max(best_val, t["value"])
+        trace.append((used, best_val))
+    return {
+        "arm": "search_retrain",
+        "seed": seed,
+        "val": result.value,
+        "test": test,
+        "epochs": spent + len(result.history),
+        "trace": [*trace, (spent + len(result.history), result.value)],
+        "trials": [],  # the search half's trials are tricksearch's; not counted twice
+        "searched": [t["number"] for t in searched],
+        "retrained": {"trial": best["number"], "recipe": best["recipe"], "train_epochs": length},
+    }
+
+
 def _interval(low: float, high: float, fmt: str) -> str:
     """``[low, high]``, or a plain "needs 2 seeds" where one seed gives no interval."""
     if math.isnan(low):
@@ -221,24 +272,27 @@ def tables(runs: dict[tuple[str, int], dict], arms: list[str]) -> list[str]:
         )
     lines += [
         "",
-        "| arm - tricksearch (paired by seed) | seeds | mean difference (pt) [95% CI] "
-        "| Wilcoxon p |",
+        "| arm - control (paired by seed) | seeds | mean difference (pt) [95% CI] | Wilcoxon p |",
         "|---|---|---|---|",
     ]
-    for arm in arms:
-        if arm == "tricksearch":
-            continue
-        seeds = sorted(s for (a, s) in runs if a == arm and ("tricksearch", s) in runs)
-        diffs = [(runs[(arm, s)]["test"] - runs[("tricksearch", s)]["test"]) * 100 for s in seeds]
-        if not diffs:
-            continue
-        m, lo, hi = mean_ci95(diffs)
-        lines.append(
-            f"| {arm} | {len(diffs)} | {m:+.2f} {_interval(lo, hi, '+.2f')} "
-            f"| {_p(wilcoxon_p(diffs))} |"
-        )
+    pairs = [(arm, "tricksearch") for arm in arms if arm != "tricksearch"]
+    pairs += [("search_retrain", "best_recipe")] if "search_retrain" in arms else []
+    lines += [row for arm, base in pairs if (row := _paired_row(runs, arm, base))]
     lines += ["", *recipe_ranking(runs)]
     return lines
+
+
+def _paired_row(runs: dict[tuple[str, int], dict], arm: str, base: str) -> str | None:
+    """``arm - base`` over the seeds both have: mean, 95% t interval, Wilcoxon p."""
+    seeds = sorted(s for (a, s) in runs if a == arm and (base, s) in runs)
+    diffs = [(runs[(arm, s)]["test"] - runs[(base, s)]["test"]) * 100 for s in seeds]
+    if not diffs:
+        return None
+    m, lo, hi = mean_ci95(diffs)
+    return (
+        f"| {arm} - {base} | {len(diffs)} | {m:+.2f} {_interval(lo, hi, '+.2f')} "
+        f"| {_p(wilcoxon_p(diffs))} |"
+    )
 
 
 def recipe_ranking(runs: dict[tuple[str, int], dict]) -> list[str]:
@@ -316,6 +370,11 @@ def run_unit(args: argparse.Namespace, arm: str, seed: int, data: DataBundle, st
         t0 = time.monotonic()
         if arm == "best_recipe":
             run = run_recipe(args, seed, data)
+        elif arm == "search_retrain":
+            retrained = run_retrain(args, seed, data, store)
+            if retrained is None:
+                return  # its search half (tricksearch, this seed) is not stored yet
+            run = retrained
         else:
             run = run_search(args, arm, seed, data, store / f"{arm}-{seed}.db")
         run["seconds"] = time.monotonic() - t0
@@ -334,7 +393,7 @@ def run_unit(args: argparse.Namespace, arm: str, seed: int, data: DataBundle, st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 seed, subset, 3 arms, ~5 min")
+    parser.add_argument("--quick", action="store_true", help="1 seed, subset, 4 arms, ~5 min")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--startup", type=int, default=5, help="TPE n_startup_trials")
     parser.add_argument(
@@ -364,7 +423,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.epochs, args.max_per_class, args.startup = 1, 3, 1000, 2
-        args.arms = "tricksearch,tpe_median,best_recipe"
+        args.arms = "tricksearch,tpe_median,best_recipe,search_retrain"
     args.budget = args.budget or 3 * args.startup * (args.epochs + 4)
     tag = "quick" if args.quick else "full"
     out = Path(args.out)
