@@ -25,6 +25,7 @@ def finished(tmp_path_factory) -> tuple[Path, str]:
     proc = run_cli("run", QUICKSTART, "--storage", url, "--n-trials", "3", *TINY_STUDY, cwd=tmp)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "best trial" in proc.stdout and "tricksearch export" in proc.stdout
+    assert "tricksearch train best.toml   # or --epochs N" in proc.stdout
     assert "trial   0 epoch   0 [train]" in proc.stderr
     return tmp, url
 

@@ -178,4 +178,7 @@ def _print_best(study: optuna.Study, spec: StudySpec, opts: RunOptions) -> None:
     print("next:")
     print(f"  tricksearch dashboard --storage {storage}")
     print(f"  tricksearch export --storage {storage} --study {name} --output best.toml")
-    print("  tricksearch train best.toml")
+    print(
+        f"  tricksearch train best.toml   # or --epochs N: trained longer than the trials' "
+        f"{spec.base.train.epochs} epochs, in proportion"
+    )
