@@ -29,7 +29,7 @@ it finishes; the same command continues, and ``--report`` only tabulates what is
 Several processes may share one ``--out`` (a file lock per unit); on two cores, two
 processes of ``--threads 1`` pinned with ``taskset`` run more epochs per hour than one of 2.
 
-    python benchmarks/search_efficiency.py --quick    # ~5 min: 1 seed, small subset, 4 arms
+    python benchmarks/search_efficiency.py --quick    # ~2 min: 1 seed, small subset, 4 arms
     python benchmarks/search_efficiency.py            # 5 seeds x 8 arms (hours; resumable)
 """
 
@@ -393,7 +393,7 @@ def run_unit(args: argparse.Namespace, arm: str, seed: int, data: DataBundle, st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 seed, subset, 4 arms, ~5 min")
+    parser.add_argument("--quick", action="store_true", help="1 seed, subset, 4 arms, ~2 min")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--startup", type=int, default=5, help="TPE n_startup_trials")
     parser.add_argument(
