@@ -209,12 +209,16 @@ def run_retrain(args, seed: int, data: DataBundle, store: Path) -> dict[str, Any
     source = store / f"tricksearch-{seed}.json"
     if not source.exists():
         return None
-    searched, spent = [], 0
-    for t in json.loads(source.read_text())["trials"]:
-        if spent >= SEARCH_SHARE * args.budget:
-            break
-        searched.append(t)
-        spent += t["epochs"]
+    stored = json.loads(source.read_text())
+    # Its trace holds (epochs spent, best value so far) after each trial: the search half
+    # ends with the first trial that brings the epochs spent to half the budget.
+    goal = SEARCH_SHARE * args.budget
+    half = next(
+        (i + 1 for i, (used, _) in enumerate(stored["trace"]) if used >= goal),
+        len(stored["trace"]),
+    )
+    searched, trace = stored["trials"][:half], stored["trace"][:half]
+    spent = trace[-1][0]
     best = max((t for t in searched if t["state"] == "complete"), key=lambda t: t["value"])
     spec = make_spec(args, "tricksearch", seed)
     steps = steps_per_epoch(len(data.y_train), spec.base.train.batch_size)
@@ -224,12 +228,6 @@ def run_retrain(args, seed: int, data: DataBundle, store: Path) -> dict[str, Any
     trainer = Trainer(cfg, data, "cpu")
     result = trainer.fit()
     test = float(trainer.evaluate(result.model, "test")[METRIC])
-    trace, best_val, used = [], -1.0, 0
-    for t in searched:
-        used += t["epochs"]
-        if t["state"] == "complete":
-            best_val = max(best_val, t["value"])
-        trace.append((used, best_val))
     return {
         "arm": "search_retrain",
         "seed": seed,
