@@ -2,8 +2,12 @@
 
 Overhead: for each trial of a real ``tricksearch run`` (SQLite, dashboard notes and
 artifacts on), the share of its wall time not spent in training/evaluation epochs:
-sampler, storage writes, model set-up, notes and artifact pictures. Scaling: the same
-study run with ``--workers 1`` and ``--workers 2``, alternating, wall time for N trials.
+sampler, storage writes, checkpoints, model set-up, notes and artifacts. Two arms
+alternate: as shipped (learning curves drawn by the painter process, a trial's
+checkpoint at most every 30 s) and the path before (curves drawn in the worker, a
+checkpoint after every epoch); each reports its run wall time and trials/hour too.
+Scaling: the same study run with ``--workers 1`` and ``--workers 2``, alternating, wall
+time for N trials.
 
     python benchmarks/overhead.py [--trials 8] [--reps 2]
 """
@@ -24,58 +28,81 @@ import optuna
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from search.defaults import ENV_INLINE_FIGURES  # noqa: E402
 from search.record import HOOK_SECONDS, STARTUP, TrialRecord  # noqa: E402
 
 # The quickstart study as shipped (5 + 3 epochs, head class 3000 images): trials of ~16 s.
 QUICKSTART_ARGS = ["--device", "cpu", "--quiet"]
 
 
-def run(args: list[str], cwd: Path) -> float:
+# The arms of the overhead measurement: as shipped, and the path before the painter
+# (learning curves drawn in the worker) and time-gated checkpoints (one per epoch).
+ARMS = {
+    "as shipped": ([], {}),
+    "figures in the worker, a checkpoint every epoch": (
+        ["--checkpoint-every", "0"],
+        {ENV_INLINE_FIGURES: "1"},
+    ),
+}
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "search.cli", *args],
         cwd=cwd,
         check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         capture_output=True,
     )
     return time.perf_counter() - start
 
 
-def overhead(trials: int, cwd: Path) -> dict[str, float]:
-    url = f"sqlite:///{cwd / 'overhead.db'}"
-    run(
-        [
-            "run",
-            str(ROOT / "studies/quickstart.toml"),
-            "--storage",
-            url,
-            "--n-trials",
-            str(trials),
-            *QUICKSTART_ARGS,
-        ],
-        cwd,
-    )
+def trial_shares(url: str) -> dict[str, list[float]]:
+    """Per finished trial: wall time, and the shares outside epochs and in the hook."""
     study = optuna.load_study(study_name="quickstart", storage=url)
-    shares, hooks, durations = [], [], []
+    out: dict[str, list[float]] = {"wall": [], "overhead": [], "hook": []}
     for t in study.trials:
         if t.datetime_complete is None or t.datetime_start is None:
             continue
         wall = (t.datetime_complete - t.datetime_start).total_seconds()
         record = TrialRecord(t)
         epochs = sum(p["seconds"] for p in record.curve)
-        durations.append(wall)
-        shares.append((wall - epochs) / wall)
-        hooks.append(record.attr(HOOK_SECONDS, 0.0) / wall)
-    return {
-        "trials": len(shares),
-        "median_trial_seconds": statistics.median(durations),
-        "median_overhead_share": statistics.median(shares),
-        "max_overhead_share": max(shares),
-        "median_notes_artifacts_share": statistics.median(hooks),
-        # The rest: sampling, storage writes (reports, user attributes), model set-up.
-        "median_other_share": statistics.median(s - h for s, h in zip(shares, hooks, strict=True)),
-    }
+        out["wall"].append(wall)
+        out["overhead"].append((wall - epochs) / wall)
+        out["hook"].append(record.attr(HOOK_SECONDS, 0.0) / wall)
+    return out
+
+
+def overhead(trials: int, reps: int, cwd: Path) -> dict[str, dict[str, float]]:
+    """Each arm's overhead shares (medians over all its trials) and run wall time."""
+    pooled = {arm: {"wall": [], "overhead": [], "hook": []} for arm in ARMS}
+    walls: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    for rep in range(reps):
+        for i, (arm, (extra, env)) in enumerate(ARMS.items()):
+            url = f"sqlite:///{cwd / f'overhead-{i}-{rep}.db'}"
+            args = ["run", str(ROOT / "studies/quickstart.toml"), "--storage", url]
+            args += ["--n-trials", str(trials), *extra, *QUICKSTART_ARGS]
+            walls[arm].append(run(args, cwd, env))
+            for key, values in trial_shares(url).items():
+                pooled[arm][key] += values
+            print(f"rep {rep} {arm}: {walls[arm][-1]:.0f}s", flush=True)
+    result = {}
+    for arm, v in pooled.items():
+        med = statistics.median
+        result[arm] = {
+            "trials": len(v["wall"]),
+            "median_trial_seconds": med(v["wall"]),
+            "median_overhead_share": med(v["overhead"]),
+            "max_overhead_share": max(v["overhead"]),
+            "median_notes_artifacts_share": med(v["hook"]),
+            # The rest: sampling, storage writes (reports, user attributes), checkpoints,
+            # model set-up.
+            "median_other_share": med(o - h for o, h in zip(v["overhead"], v["hook"], strict=True)),
+            "median_run_wall": med(walls[arm]),
+            "trials_per_hour": trials * 3600 / med(walls[arm]),
+        }
+    return result
 
 
 def startup_seconds(records: list[TrialRecord]) -> list[float]:
@@ -181,26 +208,39 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        o = overhead(args.trials, Path(tmp))
-        print(json.dumps(o, indent=1), flush=True)
+        arms = overhead(args.trials, args.reps, Path(tmp))
+        print(json.dumps(arms, indent=1), flush=True)
         walls, startups, splits = scaling(args.trials, args.reps, Path(tmp))
+    o = arms["as shipped"]
     per_hour = {k: args.trials * 3600 / statistics.median(v) for k, v in walls.items()}
     lines = [
         f"Overhead outside training epochs: median {o['median_overhead_share'] * 100:.1f}% of "
         f"trial wall time (max {o['max_overhead_share'] * 100:.1f}%; notes and artifacts "
         f"{o['median_notes_artifacts_share'] * 100:.1f}%), {o['trials']} trials of median "
-        f"{o['median_trial_seconds']:.1f}s.",
+        f"{o['median_trial_seconds']:.1f}s ({args.reps} runs of {args.trials} trials).",
         "",
-        f"| workers ({args.trials} trials, {args.reps} alternating reps) | median wall (s) "
+        "| arm (quickstart, 1 worker, SQLite, notes and artifacts on; runs alternating) "
+        "| overhead | notes and artifacts | the rest | median trial (s) | run wall (s) "
         "| trials/hour |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {arm} | {a['median_overhead_share'] * 100:.1f}% "
+            f"| {a['median_notes_artifacts_share'] * 100:.1f}% "
+            f"| {a['median_other_share'] * 100:.1f}% | {a['median_trial_seconds']:.1f} "
+            f"| {a['median_run_wall']:.0f} | {a['trials_per_hour']:.0f} |"
+            for arm, a in arms.items()
+        ],
+        "",
+        "The rest: the sampler, storage writes (reports, user attributes), checkpoints, "
+        "model set-up. Run wall includes start-up and, as shipped, waiting for the painter's "
+        "last picture.",
+        "",
+        f"| workers ({args.trials} trials, {args.reps} alternating reps, --no-dashboard) "
+        "| median wall (s) | trials/hour |",
         "|---|---|---|",
         *[f"| {k} | {statistics.median(v):.0f} | {per_hour[k]:.0f} |" for k, v in walls.items()],
         "",
         f"2 workers / 1 worker: {per_hour['2 workers'] / per_hour['1 worker']:.2f}x trials/hour.",
-        "",
-        f"Where the overhead goes (median share of trial wall time): dashboard notes and "
-        f"artifacts {o['median_notes_artifacts_share'] * 100:.1f}%, the rest (sampler, "
-        f"storage writes, model set-up) {o['median_other_share'] * 100:.1f}%.",
         "",
         *breakdown_lines(splits),
         "",
@@ -219,7 +259,7 @@ def main() -> None:
     (out / "overhead.json").write_text(
         json.dumps(
             {
-                "overhead": o,
+                "overhead": arms,
                 "walls": walls,
                 "per_hour": per_hour,
                 "startup_seconds": startups,

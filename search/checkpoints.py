@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +36,31 @@ def root_trial_number(trial: optuna.trial.FrozenTrial) -> int:
 class CheckpointStore:
     """One file per running trial, ``<folder>/<study>/trial-<root number>.pt``.
 
-    Each epoch's state replaces the last (written to a temporary file, then renamed,
-    so a kill never leaves a torn checkpoint); a finished trial's file is removed. So
-    the folder holds at most one checkpoint per running or failed-and-waiting trial.
+    A trial's state is written at most once every ``every`` seconds (0: after every
+    training epoch), so a killed trial loses at most that much training, plus an
+    epoch, and short epochs do not each pay for a write. Each write replaces the last
+    (a temporary file, then a rename, so a kill never leaves a torn checkpoint); a
+    finished trial's file is removed. So the folder holds at most one checkpoint per
+    running or failed-and-waiting trial.
     """
 
-    def __init__(self, folder: str | Path, study_name: str) -> None:
+    def __init__(self, folder: str | Path, study_name: str, every: float = 0.0) -> None:
+        if every < 0:
+            raise ValueError(f"every must be >= 0 seconds, got {every=}")
         self.folder = Path(folder) / study_name
+        self.every = every
+        self._last: dict[int, float] = {}  # trial -> monotonic time of its last write
 
     def path(self, root: int) -> Path:
         return self.folder / f"trial-{root}.pt"
 
     def save(self, root: int, state: dict[str, Any]) -> None:
+        """Write ``state`` if ``every`` seconds have passed since this trial's last write
+        (or, for its first, since its first epoch's call)."""
+        now = time.monotonic()
+        if self.every and now - self._last.setdefault(root, now) < self.every:
+            return
+        self._last[root] = now
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".trial-{root}.{os.getpid()}.tmp"
         torch.save(state, tmp)
@@ -62,4 +76,5 @@ class CheckpointStore:
             return None  # unreadable: start the trial over rather than fail it
 
     def remove(self, root: int) -> None:
+        self._last.pop(root, None)
         self.path(root).unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 import optuna
 
+from search import optuna_private
 from search.checkpoints import CheckpointStore, root_trial_number
 from search.pruner import RestartOnPrunePruner
 from search.record import TrialWriter
@@ -123,8 +124,7 @@ class Objective:
         """The checkpoint key of this trial (a retry continues its original) and its state."""
         if self.checkpoints is None:
             return trial.number, None
-        frozen = trial.study.get_trials(deepcopy=False)[trial.number]
-        root = root_trial_number(frozen)
+        root = root_trial_number(optuna_private.stored_trial(trial))
         if root == trial.number:  # a new trial: a file under its number is a stale leftover
             self.checkpoints.remove(root)
             return root, None

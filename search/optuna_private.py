@@ -13,12 +13,18 @@ from optuna.pruners import HyperbandPruner
 from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import get_heartbeat_thread
 
-__all__ = ["bracket_id", "bracket_study", "heartbeat", "storage_of"]
+__all__ = ["bracket_id", "bracket_study", "heartbeat", "storage_of", "stored_trial"]
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:
     """The storage object behind ``study`` (Optuna offers no public accessor)."""
     return study._storage
+
+
+def stored_trial(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
+    """``trial`` as stored, read alone: ``study.get_trials`` would read every trial of the
+    study, a cost per trial that grows with the study."""
+    return trial.study._storage.get_trial(trial._trial_id)
 
 
 def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Any:

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from search.checkpoints import CheckpointStore, checkpoint_dir
 from search.claim import claim_lock
+from search.defaults import ENV_INLINE_FIGURES
 from search.errors import UsageError
 from search.objective import Objective
 from search.optuna_private import heartbeat
@@ -57,6 +58,7 @@ class RunOptions:
     warm_start: bool | None = None  # None: the study file's [study] warm_start
     accept_changed_study: bool = False  # resume although the study file was edited
     checkpoint_dir: str | None = None  # default: beside a file storage
+    checkpoint_every: float = 30.0  # seconds between a trial's checkpoints; 0: every epoch
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -267,18 +269,21 @@ class _Interrupts:
 
 
 def _recorder(study: optuna.Study, spec: StudySpec, opts: RunOptions, data: Any) -> Any:
-    """The dashboard's per-trial notes and artifacts (None with ``--no-dashboard``)."""
+    """The dashboard's per-trial notes and artifacts (None with ``--no-dashboard``).
+
+    Learning curves are drawn by a painter process unless ``TRICKSEARCH_INLINE_FIGURES=1``.
+    """
     if not opts.dashboard:
         return None
-    from optuna.artifacts import FileSystemArtifactStore
-
     from search.dashboard import TrialRecorder, annotate_study
+    from search.painter import Painter
 
     folder = Path(opts.artifact_dir or artifact_dir(opts.storage))
     folder.mkdir(parents=True, exist_ok=True)
     if not opts.worker:
         annotate_study(study, spec, data.classes, data.class_counts)
-    return TrialRecorder(FileSystemArtifactStore(str(folder)), spec.metric)
+    painter = None if os.environ.get(ENV_INLINE_FIGURES) == "1" else Painter()
+    return TrialRecorder(str(folder), spec.metric, painter)
 
 
 def _work(
@@ -333,7 +338,7 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         on_epoch=progress.epoch,
         after_trial=recorder,
         torch_ready=opts.torch_ready,
-        checkpoints=CheckpointStore(folder, opts.study_name),
+        checkpoints=CheckpointStore(folder, opts.study_name, opts.checkpoint_every),
     )
     interrupts = _Interrupts()
     previous = {s: signal.signal(s, interrupts.handle) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -343,6 +348,8 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         for s, handler in previous.items():
             signal.signal(s, handler)
         progress.close()
+        if recorder is not None and recorder.painter is not None:
+            recorder.painter.close()  # every learning_curve.png drawn before we return
         if recorder is not None and not opts.worker:
             from search.dashboard import annotate_study
 

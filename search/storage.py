@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from sqlalchemy.engine import make_url
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from search.errors import UsageError
@@ -120,10 +121,13 @@ def open_storage(
         kwargs["grace_period"] = 3 * heartbeat_interval
         kwargs["heartbeat_stale_trial_callback"] = retry_callback()
     try:
-        return optuna.storages.RDBStorage(url, **kwargs)
+        storage = optuna.storages.RDBStorage(url, **kwargs)
     except Exception as exc:  # SQLAlchemy raises many types for a bad URL or a dead server
         message = parsed.scrub(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
         raise UsageError(f"cannot open storage {parsed.redacted()}: {message}") from None
+    if parsed.backend == "sqlite":
+        _sync_normal(storage.engine)
+    return storage
 
 
 #: Retries a stale (killed) trial: same parameters, its reports kept; the objective then
@@ -146,6 +150,19 @@ def _enable_wal(path: Path) -> None:
         raise UsageError(
             f"storage sqlite:///{path}: not a usable SQLite database ({exc})"
         ) from None
+
+
+def _sync_normal(engine: Engine) -> None:
+    """``PRAGMA synchronous=NORMAL`` on every connection: no fsync per commit.
+
+    With write-ahead logging this is SQLite's own recommendation: a commit survives a
+    crash or kill of the process and the file is never corrupted; a power loss may
+    roll back the last commits (the seconds before it), which the heartbeat retry and
+    ``--n-trials`` resume absorb. Each write of a trial (a report, a user attribute)
+    takes about 0.6 ms instead of 1.4 ms on this project's machine.
+    """
+    event.listen(engine, "connect", lambda conn, _record: conn.execute("PRAGMA synchronous=1"))
+    engine.dispose()  # connections opened before the listener get the pragma when reopened
 
 
 def artifact_dir(url: str) -> Path:

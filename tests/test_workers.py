@@ -210,7 +210,8 @@ def test_a_stopped_trial_resumes_from_its_last_checkpoint(
     name = f"resume-{uuid.uuid4().hex[:8]}"
     args = (
         "run", QUICKSTART, "--storage", storage_url, "--study-name", name, "--n-trials", "1",
-        "--heartbeat", "1", "--quiet", "--checkpoint-dir", str(tmp_path / "ckpt"), *TINY_STUDY,
+        "--heartbeat", "1", "--quiet", "--checkpoint-dir", str(tmp_path / "ckpt"),
+        "--checkpoint-every", "0", *TINY_STUDY,
         "--set", "train.epochs=12", "--set", "pruner.name='NopPruner'", "--set", "pruner.kwargs={}",
     )  # fmt: skip
     env = {"TRICKSEARCH_THREADS": "1"}  # the reference below trains with one thread too

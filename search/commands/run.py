@@ -33,7 +33,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--artifact-dir", help="artifact store folder (default: beside a file storage)")
     p.add_argument(
         "--checkpoint-dir",
-        help="per-epoch trial checkpoints (default: <db>_checkpoints beside a file storage)",
+        help="trial checkpoints (default: <db>_checkpoints beside a file storage)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="write a running trial's checkpoint at most this often (default 30; 0: every epoch)",
     )
     p.add_argument("--no-dashboard", action="store_true", help="no trial notes or artifacts")
     p.add_argument(
@@ -68,6 +75,8 @@ def _check(args: argparse.Namespace) -> None:
     ):
         if value is not None and value < low:
             raise UsageError(f"{name} must be >= {low}{unit}, got {value}")
+    if not args.checkpoint_every >= 0:  # NaN too
+        raise UsageError(f"--checkpoint-every must be >= 0 seconds, got {args.checkpoint_every}")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
 
@@ -92,6 +101,7 @@ def _options(args: argparse.Namespace, spec: StudySpec, worker: str) -> RunOptio
         warm_start=args.warm_start,
         accept_changed_study=args.accept_changed_study,
         checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every=args.checkpoint_every,
     )
 
 
