@@ -14,7 +14,6 @@ from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.trial import TrialState
 
 from search.objective import TrialOutcome
-from search.painter import Painter, PaintJob, paint
 from search.record import TrialRecord
 from search.storage import artifact_dir, open_storage, redact
 from tricks.config import LossConfig
@@ -115,34 +114,33 @@ class TrialRecorder:
     """The ``after_trial`` hook: writes each finished trial's note and artifacts.
 
     Artifacts: ``learning_curve.png`` (metric and LR per epoch, restarts, fine-tune) and
-    ``trick_config.toml``; the per-class accuracy is a table in the note. The PNG is
-    drawn by ``painter`` off the training path (:mod:`search.painter`), or here when
-    there is none or it is gone.
+    ``trick_config.toml``; the per-class accuracy is a table in the note.
     """
 
-    def __init__(self, artifact_dir: str, metric: str, painter: Painter | None = None) -> None:
-        self.artifact_dir = artifact_dir
-        self.store = FileSystemArtifactStore(artifact_dir)
+    def __init__(self, store: FileSystemArtifactStore, metric: str) -> None:
+        self.store = store
         self.metric = metric
-        self.painter = painter
 
     def __call__(self, trial: optuna.Trial, outcome: TrialOutcome) -> None:
         from optuna_dashboard import save_note
 
+        from search.figures import learning_curve_png  # matplotlib: not at start
+
         save_note(trial, trial_note(trial.number, outcome, self.metric))
         with tempfile.TemporaryDirectory() as tmp:
-            placeholder = Path(tmp) / "learning_curve.png"
-            placeholder.touch()  # the picture is written under the same id once drawn
-            curve_id = self._upload(trial, placeholder)
-            config_path = Path(tmp) / "trick_config.toml"
+            folder = Path(tmp)
+            files = [
+                learning_curve_png(
+                    outcome.curve, outcome.restarts, self.metric, folder / "learning_curve.png"
+                )
+            ]
+            config_path = folder / "trick_config.toml"
             outcome.config.save(config_path)
-            self._upload(trial, config_path)
-        job = PaintJob(self.artifact_dir, curve_id, outcome.curve, outcome.restarts, self.metric)
-        if self.painter is None or not self.painter.submit(job):
-            paint(job)
-
-    def _upload(self, trial: optuna.Trial, path: Path) -> str:
-        return upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial)
+            files.append(config_path)
+            for path in files:
+                upload_artifact(
+                    artifact_store=self.store, file_path=str(path), study_or_trial=trial
+                )
 
 
 def study_note(study: optuna.Study, spec: Any, classes: list[str], counts: list[int]) -> str:

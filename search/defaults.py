@@ -4,4 +4,3 @@ DEFAULT_STORAGE = "sqlite:///tricksearch.db"
 ENV_STORAGE = "TRICKSEARCH_STORAGE"  # a storage URL for every command that takes --storage
 ENV_WORKER = "TRICKSEARCH_WORKER"  # set by ``run --workers N`` in the processes it starts
 ENV_THREADS = "TRICKSEARCH_THREADS"  # torch threads of one worker
-ENV_INLINE_FIGURES = "TRICKSEARCH_INLINE_FIGURES"  # "1": draw learning curves in the worker

@@ -19,7 +19,6 @@ from optuna.trial import TrialState
 
 from search.checkpoints import CheckpointStore, checkpoint_dir
 from search.claim import claim_lock
-from search.defaults import ENV_INLINE_FIGURES
 from search.errors import UsageError
 from search.objective import Objective
 from search.optuna_private import heartbeat
@@ -269,21 +268,18 @@ class _Interrupts:
 
 
 def _recorder(study: optuna.Study, spec: StudySpec, opts: RunOptions, data: Any) -> Any:
-    """The dashboard's per-trial notes and artifacts (None with ``--no-dashboard``).
-
-    Learning curves are drawn by a painter process unless ``TRICKSEARCH_INLINE_FIGURES=1``.
-    """
+    """The dashboard's per-trial notes and artifacts (None with ``--no-dashboard``)."""
     if not opts.dashboard:
         return None
+    from optuna.artifacts import FileSystemArtifactStore
+
     from search.dashboard import TrialRecorder, annotate_study
-    from search.painter import Painter
 
     folder = Path(opts.artifact_dir or artifact_dir(opts.storage))
     folder.mkdir(parents=True, exist_ok=True)
     if not opts.worker:
         annotate_study(study, spec, data.classes, data.class_counts)
-    painter = None if os.environ.get(ENV_INLINE_FIGURES) == "1" else Painter()
-    return TrialRecorder(str(folder), spec.metric, painter)
+    return TrialRecorder(FileSystemArtifactStore(str(folder)), spec.metric)
 
 
 def _work(
@@ -348,8 +344,6 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         for s, handler in previous.items():
             signal.signal(s, handler)
         progress.close()
-        if recorder is not None and recorder.painter is not None:
-            recorder.painter.close()  # every learning_curve.png drawn before we return
         if recorder is not None and not opts.worker:
             from search.dashboard import annotate_study
 
