@@ -79,6 +79,8 @@ def test_the_console_script_reports_a_bad_study_file_in_one_line(tmp_path: Path)
         (["run", QUICKSTART, "--storage", "journal:///no/such/dir/s.log"], "does not exist"),
         (["run", QUICKSTART, "--workers", "0"], "--workers must be >= 1"),
         (["run", QUICKSTART, "--n-trials", "0"], "--n-trials must be >= 1"),
+        (["run", QUICKSTART, "--checkpoint-every", "-1"], "--checkpoint-every must be >= 0"),
+        (["run", QUICKSTART, "--checkpoint-every", "nan"], "--checkpoint-every must be >= 0"),
         (["run", QUICKSTART, "--device", "tpu"], "unknown device 'tpu'"),
         (["run", QUICKSTART, "--n-trials", "x"], "invalid int value"),
         (["run", QUICKSTART, "--work", "2"], "unrecognized arguments: --work 2"),
