@@ -1,4 +1,4 @@
-"""Per-epoch trial checkpoints, so a killed or interrupted trial resumes where it stopped."""
+"""Trial checkpoints at epoch ends, so a killed or interrupted trial resumes where it stopped."""
 
 from __future__ import annotations
 

@@ -61,8 +61,9 @@ class Objective:
         torch_ready: ``time.perf_counter()`` when this process had imported torch; the
             first trial records the seconds from then to its first batch as
             ``user_attrs["startup_seconds"]``.
-        checkpoints: Where each training epoch's state is kept; a retried trial
-            continues from its original's last checkpoint (``resumed_after_epoch``).
+        checkpoints: Where a running trial's state is kept after training epochs (at
+            most once per the store's interval); a retried trial continues from its
+            original's last checkpoint (``resumed_after_epoch``).
     """
 
     def __init__(
