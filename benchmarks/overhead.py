@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import optuna
@@ -36,35 +37,28 @@ QUICKSTART_ARGS = ["--device", "cpu", "--quiet"]
 
 # The arms of the overhead measurement: as shipped (a trial's checkpoint at most every
 # 30 s), and a checkpoint after every epoch (the behaviour before --checkpoint-every).
-ARMS: dict[str, tuple[list[str], dict[str, str]]] = {
-    "as shipped": ([], {}),
-    "a checkpoint every epoch": (["--checkpoint-every", "0"], {}),
+ARMS: dict[str, list[str]] = {
+    "as shipped": [],
+    "a checkpoint every epoch": ["--checkpoint-every", "0"],
 }
 
 
-def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+def run(args: list[str], cwd: Path) -> float:
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "search.cli", *args],
         cwd=cwd,
         check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
     )
     return time.perf_counter() - start
 
 
-def trial_values(url: str) -> list[float | None]:
-    """Each trial's value (None for pruned): equal across arms when they ran the same trials."""
-    study = optuna.load_study(study_name="quickstart", storage=url)
-    return [t.value for t in study.trials]
-
-
-def trial_shares(url: str) -> dict[str, list[float]]:
+def trial_shares(trials: list[optuna.trial.FrozenTrial]) -> dict[str, list[float]]:
     """Per finished trial: wall time, and the shares outside epochs and in the hook."""
-    study = optuna.load_study(study_name="quickstart", storage=url)
     out: dict[str, list[float]] = {"wall": [], "overhead": [], "hook": [], "seconds": []}
-    for t in study.trials:
+    for t in trials:
         if t.datetime_complete is None or t.datetime_start is None:
             continue
         wall = (t.datetime_complete - t.datetime_start).total_seconds()
@@ -79,18 +73,19 @@ def trial_shares(url: str) -> dict[str, list[float]]:
 
 def overhead(trials: int, reps: int, cwd: Path) -> dict[str, dict[str, float]]:
     """Each arm's overhead shares (medians over all its trials) and run wall time."""
-    pooled = {arm: {"wall": [], "overhead": [], "hook": [], "seconds": []} for arm in ARMS}
+    pooled: dict[str, dict[str, list[float]]] = {arm: defaultdict(list) for arm in ARMS}
     walls: dict[str, list[float]] = {arm: [] for arm in ARMS}
     for rep in range(reps):
-        values = []
-        for i, (arm, (extra, env)) in enumerate(ARMS.items()):
+        values = []  # each arm's trial values (None for pruned): equal when the trials are
+        for i, (arm, extra) in enumerate(ARMS.items()):
             url = f"sqlite:///{cwd / f'overhead-{i}-{rep}.db'}"
             args = ["run", str(ROOT / "studies/quickstart.toml"), "--storage", url]
             args += ["--n-trials", str(trials), *extra, *QUICKSTART_ARGS]
-            walls[arm].append(run(args, cwd, env))
-            for key, shares in trial_shares(url).items():
+            walls[arm].append(run(args, cwd))
+            done = optuna.load_study(study_name="quickstart", storage=url).trials
+            for key, shares in trial_shares(done).items():
                 pooled[arm][key] += shares
-            values.append(trial_values(url))
+            values.append([t.value for t in done])
             print(f"rep {rep} {arm}: {walls[arm][-1]:.0f}s", flush=True)
         if any(v != values[0] for v in values):
             raise SystemExit(f"rep {rep}: the arms ran different trials: {values}")

@@ -24,7 +24,7 @@ def storage_of(study: optuna.Study) -> BaseStorage:
 def stored_trial(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
     """``trial`` as stored, read alone: ``study.get_trials`` would read every trial of the
     study, a cost per trial that grows with the study."""
-    return trial.study._storage.get_trial(trial._trial_id)
+    return storage_of(trial.study).get_trial(trial._trial_id)
 
 
 def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Any:
