@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from search.checkpoints import CheckpointStore, checkpoint_dir
 from search.claim import claim_lock
+from search.defaults import CHECKPOINT_EVERY
 from search.errors import UsageError
 from search.objective import Objective
 from search.optuna_private import heartbeat
@@ -57,7 +58,7 @@ class RunOptions:
     warm_start: bool | None = None  # None: the study file's [study] warm_start
     accept_changed_study: bool = False  # resume although the study file was edited
     checkpoint_dir: str | None = None  # default: beside a file storage
-    checkpoint_every: float = 30.0  # seconds between a trial's checkpoints; 0: every epoch
+    checkpoint_every: float = CHECKPOINT_EVERY  # seconds between checkpoints; 0: every epoch
 
 
 def finished_count(study: optuna.Study) -> int:

@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from search.commands.options import add_data_options, add_overrides, add_storage, storage_url
-from search.defaults import ENV_THREADS, ENV_WORKER
+from search.defaults import CHECKPOINT_EVERY, ENV_THREADS, ENV_WORKER
 from search.errors import UsageError
 
 if TYPE_CHECKING:
@@ -38,9 +38,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--checkpoint-every",
         type=float,
-        default=30.0,
+        default=CHECKPOINT_EVERY,
         metavar="SECONDS",
-        help="write a running trial's checkpoint at most this often (default 30; 0: every epoch)",
+        help=f"write a running trial's checkpoint at most this often "
+        f"(default {CHECKPOINT_EVERY:g}; 0: every epoch)",
     )
     p.add_argument("--no-dashboard", action="store_true", help="no trial notes or artifacts")
     p.add_argument(
