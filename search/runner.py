@@ -185,7 +185,11 @@ def _sampler_seed(spec: StudySpec, opts: RunOptions, n_trials: int) -> int:
 
 
 class _Progress:
-    """A bar over trials, a line per epoch, a line per finished trial (stderr)."""
+    """A bar over trials, a line per epoch, a line per finished trial (stderr).
+
+    The bar is drawn only on a terminal (tqdm's ``disable=None``): redirected to a file,
+    as in a batch job's log, stderr gets the plain epoch and trial lines alone.
+    """
 
     def __init__(self, total: int, done: int, quiet: bool, worker: str) -> None:
         from tqdm import tqdm
@@ -198,7 +202,7 @@ class _Progress:
             desc="trials",
             unit="trial",
             file=sys.stderr,
-            disable=quiet or bool(worker),
+            disable=True if quiet or worker else None,
             dynamic_ncols=True,
         )
 

@@ -27,6 +27,8 @@ def finished(tmp_path_factory) -> tuple[Path, str]:
     assert "best trial" in proc.stdout and "tricksearch export" in proc.stdout
     assert "tricksearch train best.toml   # or --epochs N" in proc.stdout
     assert "trial   0 epoch   0 [train]" in proc.stderr
+    # stderr is a pipe here, as in a batch job's log: plain lines, no redrawn progress bar.
+    assert not [line for line in proc.stderr.splitlines() if line.startswith("trials:")]
     return tmp, url
 
 
