@@ -142,7 +142,11 @@ def _train(companion: optuna.Study, todo: list[Run], device: str, data_dir: str 
     from tricks.trainer import Trainer
 
     data: dict[Any, Any] = {}
-    for run in tqdm(todo, desc="ablation runs", unit="run", file=sys.stderr, disable=not todo):
+    # A bar on a terminal only (disable=None); a redirected log gets no redrawn bar lines.
+    bar = tqdm(
+        todo, desc="ablation runs", unit="run", file=sys.stderr, disable=True if not todo else None
+    )
+    for run in bar:
         cfg = run.config
         source_seed = cfg.train.seed - run.seed  # every run trains on the source's data split
         key = (json.dumps(cfg.data.__dict__, sort_keys=True), source_seed)

@@ -51,6 +51,8 @@ pytestmark = pytest.mark.slow
 def test_one_row_per_trick_with_a_difference_and_a_ci(ablated) -> None:
     tmp, _, stderr = ablated
     assert "to train" in stderr and "s/epoch" in stderr  # the plan, with an estimate
+    # stderr is a pipe here: no redrawn progress bar between the lines.
+    assert not [line for line in stderr.splitlines() if line.startswith("ablation runs")]
     out = tmp / "ablation-quickstart"
     summary = json.loads((out / "ablation.json").read_text())
     tricks = [r["trick"] for r in summary["rows"]]
