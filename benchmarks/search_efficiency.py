@@ -199,6 +199,46 @@ def run_recipe(args, seed: int, data: DataBundle) -> dict[str, Any]:
     }
 
 
+def search_pick(stored: dict[str, Any], goal: float) -> tuple[int, dict[str, Any]]:
+    """A tricksearch unit stopped once ``goal`` epochs are spent: its trial count and pick.
+
+    The unit's trace holds (epochs spent, best value so far) after each trial; the search
+    ends with the first trial that brings the epochs spent to ``goal``, and its pick is
+    the validation-best complete trial among those.
+    """
+    trace = stored["trace"]
+    n = next((i + 1 for i, (used, _) in enumerate(trace) if used >= goal), len(trace))
+    done = [t for t in stored["trials"][:n] if t["state"] == "complete"]
+    return n, max(done, key=lambda t: t["value"])
+
+
+def share_picks(runs: dict[tuple[str, int], dict], budget: int) -> list[str]:
+    """search_retrain's pick had the search taken another share of the budget (no training).
+
+    Read from the stored tricksearch units: which trial each seed's search would hand to
+    the retrain, and how many epochs would be left for it.
+    """
+    shares = (0.25, 0.5, 0.75, 0.85)
+    seeds = sorted(s for (a, s) in runs if a == "tricksearch")
+    if not seeds:
+        return []
+    lines = [
+        "| seed | "
+        + " | ".join(f"search share {x:.0%}: pick (epochs left)" for x in shares)
+        + " |",
+        "|---|" + "---|" * len(shares),
+    ]
+    for seed in seeds:
+        stored, cells = runs[("tricksearch", seed)], []
+        for share in shares:
+            n, pick = search_pick(stored, share * budget)
+            left = budget - stored["trace"][n - 1][0]
+            name = pick["recipe"] or f"TPE: {pick['params'].get('loss_kind')}"
+            cells.append(f"trial {pick['number']}, {name} ({left})")
+        lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def run_retrain(args, seed: int, data: DataBundle, store: Path) -> dict[str, Any] | None:
     """Search with half the budget, then retrain the winner with the rest.
 
@@ -210,16 +250,9 @@ def run_retrain(args, seed: int, data: DataBundle, store: Path) -> dict[str, Any
     if not source.exists():
         return None
     stored = json.loads(source.read_text())
-    # Its trace holds (epochs spent, best value so far) after each trial: the search half
-    # ends with the first trial that brings the epochs spent to half the budget.
-    goal = SEARCH_SHARE * args.budget
-    half = next(
-        (i + 1 for i, (used, _) in enumerate(stored["trace"]) if used >= goal),
-        len(stored["trace"]),
-    )
+    half, best = search_pick(stored, SEARCH_SHARE * args.budget)
     searched, trace = stored["trials"][:half], stored["trace"][:half]
     spent = trace[-1][0]
-    best = max((t for t in searched if t["state"] == "complete"), key=lambda t: t["value"])
     spec = make_spec(args, "tricksearch", seed)
     steps = steps_per_epoch(len(data.y_train), spec.base.train.batch_size)
     cfg = suggest_config(optuna.trial.FixedTrial(best["params"]), spec.space, spec.base, steps)
@@ -450,6 +483,8 @@ def main() -> None:
         "",
         *tables(runs, arms),
     ]
+    if "search_retrain" in arms and (picks := share_picks(runs, args.budget)):
+        lines += ["", *picks]
     plot(runs, out / f"search_efficiency_{tag}.png", args.budget)
     (out / f"search_efficiency_{tag}.md").write_text("\n".join(lines) + "\n")
     if args.readme:
