@@ -1,0 +1,173 @@
+"""Would a wider search space help? Settings outside the shipped space, on the best recipe.
+
+The search-efficiency benchmark found no configuration clearly better than deferred
+re-weighting (Cao et al., NeurIPS 2019) inside the shipped space. This asks whether
+settings the space leaves fixed would be worth adding: the best recipe at the trial
+length (20 + 4 epochs, full Fashion-MNIST-LT, ratio 100, small CNN) trained once per seed
+as typed by hand and once per variant, paired by seed (same data split, weights and
+batch order). A 40-epoch run is the positive control: trial length is known to be worth
+about a point (``benchmarks/results/trial_length.md``), so the comparison can see a gain
+of that size.
+
+Each run is stored in the JSON the moment it finishes; rerunning continues. Two processes
+may share ``--out`` (a file lock per run), e.g. ``--threads 1`` pinned with ``taskset``.
+
+    python benchmarks/recipe_variants.py [--seeds 3] [--threads 2] [--out benchmarks/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from filelock import FileLock, Timeout
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from search.stats import mean_ci95  # noqa: E402
+from tricks.config import TrickConfig, apply_overrides, read_toml  # noqa: E402
+from tricks.data import load_bundle  # noqa: E402
+from tricks.schedules import steps_per_epoch  # noqa: E402
+from tricks.trainer import Trainer  # noqa: E402
+
+EPOCHS = 20
+#: name -> (what it changes, the overrides of ``TrickConfig.updated``)
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "as typed": ("deferred re-weighting, lr 0.1, wd 5e-4, batch 128, crop padding 2", []),
+    "crop padding 4": ("stronger augmentation", ["train.crop_padding=4"]),
+    "batch 64": ("twice the optimizer steps", ["train.batch_size=64"]),
+    "weight decay 1e-3": (
+        "twice the L2 (weight balancing, Alshammari et al. 2022)",
+        ["train.weight_decay=0.001"],
+    ),
+    "40 epochs": ("positive control: twice the training", ["train.epochs=40"]),
+}
+
+
+def recipe(seed: int, overrides: list[str], n_train: int) -> TrickConfig:
+    """Deferred re-weighting as the warm start types it, with ``overrides`` applied.
+
+    Weights from 75% of training, 5% linear warmup, cosine to the end, the 4-epoch
+    no-aug fine-tune at 1/100 of the peak LR, no restarts (``search/recipes.py``).
+    """
+    raw = read_toml(ROOT / "examples" / "fashion_mnist_lt.toml")
+    base = [
+        f"train.epochs={EPOCHS}",
+        "train.lr=0.1",
+        f"train.seed={seed}",
+        "loss.kind=weighted_ce",
+        "loss.weight_mode=effective",
+        "loss.weight_beta=0.9999",
+        "schedule.kind=cosine",
+        "schedule.phase_steps=0",
+        "restart.max_restarts=0",
+        "finetune.epochs=4",
+        "finetune.lr_factor=0.01",
+    ]
+    cfg = TrickConfig.from_dict(apply_overrides(raw, base + overrides))
+    cfg.loss.weights_from_epoch = round(0.75 * cfg.train.epochs)
+    steps = steps_per_epoch(n_train, cfg.train.batch_size)
+    cfg.schedule.warmup_steps = round(0.05 * cfg.train.epochs * steps)
+    return cfg
+
+
+def run_one(name: str, seed: int) -> dict[str, Any]:
+    """One training run of a variant; validation and test balanced accuracy, wall time."""
+    data = load_bundle(recipe(seed, [], 1).data, seed=seed)
+    cfg = recipe(seed, VARIANTS[name][1], len(data.y_train))
+    start = time.perf_counter()
+    trainer = Trainer(cfg, data, "cpu")
+    result = trainer.fit()
+    test = trainer.evaluate(result.model, "test")
+    return {
+        "variant": name,
+        "seed": seed,
+        "val": result.value * 100,
+        "test": float(test["balanced_accuracy"]) * 100,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def run_all(seeds: int, store: Path) -> None:
+    """Every (variant, seed) not stored and not held by another process; each stored at once."""
+    for seed in range(seeds):
+        for name in VARIANTS:
+            path = store / f"{name.replace(' ', '_')}-{seed}.json"
+            if path.exists():
+                continue
+            lock = FileLock(path.with_suffix(".lock"))
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue
+            try:
+                if not path.exists():
+                    run = run_one(name, seed)
+                    path.write_text(json.dumps(run))
+                    print(
+                        f"seed {seed} {name}: val {run['val']:.2f} test {run['test']:.2f} "
+                        f"({run['seconds']:.0f}s)",
+                        flush=True,
+                    )
+            finally:
+                lock.release()
+
+
+def report(store: Path) -> list[str]:
+    runs = {
+        (r["variant"], r["seed"]): r
+        for r in map(json.loads, map(Path.read_text, store.glob("*.json")))
+    }
+    base = "as typed"
+    lines = [
+        f"Deferred re-weighting at the trial length ({EPOCHS} + 4 epochs), full "
+        "Fashion-MNIST-LT (ratio 100), small CNN, two CPU cores; balanced accuracy in %, "
+        "each variant paired by seed with the recipe as typed.",
+        "",
+        "| variant | what it changes | seeds | val mean | test mean | test - as typed (pt), "
+        "mean [95% CI] | s/run (median) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, (what, _) in VARIANTS.items():
+        rows = [r for (v, _), r in sorted(runs.items()) if v == name]
+        if not rows:
+            continue
+        diffs = [
+            r["test"] - runs[(base, r["seed"])]["test"] for r in rows if (base, r["seed"]) in runs
+        ]
+        m, lo, hi = mean_ci95(diffs) if diffs else (float("nan"),) * 3
+        paired = "-" if name == base else f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+        lines.append(
+            f"| {name} | {what} | {len(rows)} | {statistics.fmean(r['val'] for r in rows):.2f} "
+            f"| {statistics.fmean(r['test'] for r in rows):.2f} | {paired} "
+            f"| {statistics.median(r['seconds'] for r in rows):.0f} |"
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--report", action="store_true", help="only tabulate stored runs")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    store = Path(args.out) / "recipe_variants"
+    store.mkdir(parents=True, exist_ok=True)
+    if not args.report:
+        run_all(args.seeds, store)
+    lines = report(store)
+    (Path(args.out) / "recipe_variants.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
