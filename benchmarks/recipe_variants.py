@@ -128,7 +128,7 @@ def report(store: Path) -> list[str]:
     base = "as typed"
     lines = [
         f"Deferred re-weighting at the trial length ({EPOCHS} + 4 epochs), full "
-        "Fashion-MNIST-LT (ratio 100), small CNN, two CPU cores; balanced accuracy in %, "
+        "Fashion-MNIST-LT (ratio 100), small CNN, on the CPU; balanced accuracy in %, "
         "each variant paired by seed with the recipe as typed.",
         "",
         "| variant | what it changes | seeds | val mean | test mean | test - as typed (pt), "
