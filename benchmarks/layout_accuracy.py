@@ -17,15 +17,15 @@ import time
 from pathlib import Path
 
 from search.stats import mean_ci95
-from tricks.config import TrickConfig
+from tricks.config import MemoryFormat, TrickConfig
 from tricks.data import load_bundle
 from tricks.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-ARMS = ("channels_last", "contiguous")
+ARMS: tuple[MemoryFormat, ...] = ("channels_last", "contiguous")
 
 
-def run_one(layout: str, seed: int) -> dict[str, float]:
+def run_one(layout: MemoryFormat, seed: int) -> dict[str, float]:
     cfg = TrickConfig.load(ROOT / "examples" / "fashion_mnist_lt.toml")
     cfg.train.seed = seed
     cfg.train.memory_format = layout

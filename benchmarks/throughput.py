@@ -20,6 +20,7 @@ import statistics
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -235,7 +236,7 @@ def measure_arms(args, cfg, bundle) -> tuple[dict[str, list[float]], dict[str, l
     # DataLoader arms train the model as a user writes it (NCHW), as in Optuna's PyTorch
     # example; one more arm gives the DataLoader the channels-last model, to separate
     # what the layout gains from what keeping the data on the device gains.
-    arms: dict[str, tuple[object, Trainer]] = {NEW: (trainers[NEW], trainers[NEW])}
+    arms: dict[str, tuple[Trainer | Iterable[Any], Trainer]] = {NEW: (trainers[NEW], trainers[NEW])}
     arms[OLD] = (trainers[OLD], trainers[OLD])
     for w in args.loader_workers:
         loader = loader_arm(bundle, cfg, args.batch_size, w, device)

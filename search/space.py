@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import optuna
+from optuna.trial import BaseTrial
 
 from search.errors import UsageError
 from tricks.config import TrickConfig
@@ -105,7 +105,7 @@ def validate_space(raw: Any) -> dict[str, Any]:
     return space
 
 
-def _suggest(trial: optuna.Trial, space: dict[str, Any], name: str, default: Any) -> Any:
+def _suggest(trial: BaseTrial, space: dict[str, Any], name: str, default: Any) -> Any:
     if name not in space:
         return default
     param, value = PARAMS[name], space[name]
@@ -124,7 +124,7 @@ def _suggest(trial: optuna.Trial, space: dict[str, Any], name: str, default: Any
     return trial.suggest_float(name, low, high, log=param.kind == "log" and low > 0)
 
 
-def _draw(trial: optuna.Trial, space: dict[str, Any], cfg: TrickConfig, name: str) -> Any:
+def _draw(trial: BaseTrial, space: dict[str, Any], cfg: TrickConfig, name: str) -> Any:
     """Sample ``name`` if the study searches it, set its field, and return the field's value."""
     section, field = PARAMS[name].key.split(".")
     table = getattr(cfg, section)
@@ -132,7 +132,7 @@ def _draw(trial: optuna.Trial, space: dict[str, Any], cfg: TrickConfig, name: st
     return getattr(table, field)
 
 
-def _draw_loss(trial: optuna.Trial, space: dict[str, Any], cfg: TrickConfig) -> None:
+def _draw_loss(trial: BaseTrial, space: dict[str, Any], cfg: TrickConfig) -> None:
     kind = _draw(trial, space, cfg, "loss_kind")
     if "focal" in kind:
         _draw(trial, space, cfg, "focal_gamma")
@@ -152,7 +152,7 @@ def _draw_loss(trial: optuna.Trial, space: dict[str, Any], cfg: TrickConfig) -> 
 
 
 def _draw_schedule(
-    trial: optuna.Trial, space: dict[str, Any], cfg: TrickConfig, steps_per_epoch: int
+    trial: BaseTrial, space: dict[str, Any], cfg: TrickConfig, steps_per_epoch: int
 ) -> None:
     _draw(trial, space, cfg, "schedule_kind")
     schedule, total = cfg.schedule, cfg.train.epochs * steps_per_epoch
@@ -165,7 +165,7 @@ def _draw_schedule(
 
 
 def suggest_config(
-    trial: optuna.Trial, space: dict[str, Any], base: TrickConfig, steps_per_epoch: int
+    trial: BaseTrial, space: dict[str, Any], base: TrickConfig, steps_per_epoch: int
 ) -> TrickConfig:
     """Sample one trick config: ``base`` with the searched values of ``space``.
 
