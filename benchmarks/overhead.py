@@ -108,6 +108,33 @@ def overhead(trials: int, reps: int, cwd: Path) -> dict[str, dict[str, float]]:
     return result
 
 
+def figure_ms(db: Path, reps: int) -> dict[str, float]:
+    """The learning-curve figure alone, side by side: a fresh figure per trial (as before)
+    vs the reused frame (as shipped), on the curves of a run's own trials, alternating.
+    """
+    from search.figures import learning_curve_png
+
+    study = optuna.load_study(study_name="quickstart", storage=f"sqlite:///{db}")
+    cases = [(r.curve, r.restarts) for r in map(TrialRecord, study.trials) if r.curve]
+    arms = {"fresh figure per trial (before)": True, "reused frame (as shipped)": False}
+    times: dict[str, list[float]] = {name: [] for name in arms}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "curve.png"
+        learning_curve_png(*cases[0], "balanced_accuracy", path)  # import, fonts: once
+        for _ in range(reps):
+            for curve, restarts in cases:
+                for name, fresh in arms.items():
+                    start = time.perf_counter()
+                    learning_curve_png(curve, restarts, "balanced_accuracy", path, fresh=fresh)
+                    times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) * 1000 for name, ts in times.items()}
+
+
+def ratio(figure: dict[str, float]) -> float:
+    before, after = figure.values()
+    return before / after
+
+
 def startup_seconds(records: list[TrialRecord]) -> list[float]:
     """Each process's seconds from importing torch to its first training batch."""
     return [r.attr(STARTUP) for r in records if r.attr(STARTUP) is not None]
@@ -213,6 +240,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         arms = overhead(args.trials, args.reps, Path(tmp))
         print(json.dumps(arms, indent=1), flush=True)
+        figure = figure_ms(Path(tmp) / "overhead-0-0.db", max(3, args.reps))
         walls, startups, splits = scaling(args.trials, args.reps, Path(tmp))
     o = arms["as shipped"]
     per_hour = {k: args.trials * 3600 / statistics.median(v) for k, v in walls.items()}
@@ -240,6 +268,12 @@ def main() -> None:
         "values checked equal), so their differences are timing alone; shares are medians "
         "over all trials of all runs.",
         "",
+        "| learning-curve figure, this run's curves, alternating | median ms per figure |",
+        "|---|---|",
+        *[f"| {name} | {ms:.0f} |" for name, ms in figure.items()],
+        "",
+        f"Fresh / reused: {ratio(figure):.2f}x.",
+        "",
         f"| workers ({args.trials} trials, {args.reps} alternating reps, --no-dashboard) "
         "| median wall (s) | trials/hour |",
         "|---|---|---|",
@@ -265,6 +299,7 @@ def main() -> None:
         json.dumps(
             {
                 "overhead": arms,
+                "figure_ms": figure,
                 "walls": walls,
                 "per_hour": per_hour,
                 "startup_seconds": startups,
