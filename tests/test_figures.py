@@ -27,12 +27,22 @@ RESTARTED = (
     [{"epoch": 3, "reason": "plateau"}, {"epoch": 6, "reason": "pruned"}],
 )
 PRUNED = (_curve(3, 0, 0.4), [])
+# A diverged epoch (NaN metric) and a schedule that reaches exactly zero (min LR factor 0).
+DIVERGED = (
+    [
+        {"epoch": 0, "phase": "train", "value": 0.3, "lr": 0.1},
+        {"epoch": 1, "phase": "train", "value": float("nan"), "lr": 0.05},
+        {"epoch": 2, "phase": "train", "value": 0.5, "lr": 0.0},
+    ],
+    [{"epoch": 1, "reason": "diverged"}],
+)
 
 
 def test_reused_frame_draws_what_a_fresh_figure_draws(tmp_path: Path) -> None:
     # A trial with a fine-tune and two restarts, then a short pruned one without either:
     # nothing of the first (span, restart lines, notes, axis limits) may stay in the second.
     learning_curve_png(*RESTARTED, "balanced_accuracy", tmp_path / "a.png")
+    learning_curve_png(*DIVERGED, "accuracy", tmp_path / "c.png")
     learning_curve_png(*PRUNED, "macro_f1", tmp_path / "b.png")
     learning_curve_png(*PRUNED, "macro_f1", tmp_path / "b_fresh.png", fresh=True)
     learning_curve_png(*RESTARTED, "balanced_accuracy", tmp_path / "a_again.png")
@@ -43,3 +53,5 @@ def test_reused_frame_draws_what_a_fresh_figure_draws(tmp_path: Path) -> None:
     a_again, a_fresh = imread(tmp_path / "a_again.png"), imread(tmp_path / "a_fresh.png")
     assert np.array_equal(a_again, a_fresh)
     assert not np.array_equal(a_fresh, b_fresh)  # the two trials do draw differently
+    learning_curve_png(*DIVERGED, "accuracy", tmp_path / "c_fresh.png", fresh=True)
+    assert np.array_equal(imread(tmp_path / "c.png"), imread(tmp_path / "c_fresh.png"))
