@@ -64,40 +64,44 @@ class _CurveCanvas:
             a.relim()
             a.autoscale_view()
         marks: list[Any] = []
+        try:
+            self._mark(curve, restarts, marks)
+            return _save(self.fig, path)
+        finally:  # the frame goes back to data only, whatever happened
+            for mark in marks:
+                mark.remove()
+
+    def _mark(
+        self, curve: Sequence[dict[str, Any]], restarts: Sequence[dict[str, Any]], marks: list
+    ) -> None:
+        """This trial's fine-tune span, restart lines and notes, and legend, into ``marks``."""
+        ax = self.ax
         ft = [p["epoch"] for p in curve if p["phase"] == "finetune"]
         if ft:
-            marks.append(
-                ax.axvspan(
-                    min(ft) - 0.5,
-                    max(ft) + 0.5,
-                    color="tab:green",
-                    alpha=0.12,
-                    label="no-aug fine-tune",
-                )
+            span = ax.axvspan(
+                min(ft) - 0.5,
+                max(ft) + 0.5,
+                color="tab:green",
+                alpha=0.12,
+                label="no-aug fine-tune",
             )
+            marks.append(span)
         for i, r in enumerate(restarts):
             x = r["epoch"] + 0.5
             marks.append(ax.axvline(x, color="tab:red", ls=":", label=None if i else "restart"))
-            marks.append(
-                ax.annotate(
-                    r["reason"],
-                    (x, ax.get_ylim()[0]),
-                    color="tab:red",
-                    fontsize=7,
-                    rotation=90,
-                    va="bottom",
-                )
+            note = ax.annotate(
+                r["reason"],
+                (x, ax.get_ylim()[0]),
+                color="tab:red",
+                fontsize=7,
+                rotation=90,
+                va="bottom",
             )
-        lines = ax.get_legend_handles_labels()
-        lr_lines = self.lr_ax.get_legend_handles_labels()
-        marks.append(
-            ax.legend(lines[0] + lr_lines[0], lines[1] + lr_lines[1], fontsize=7, loc="lower right")
-        )
-        try:
-            return _save(self.fig, path)
-        finally:
-            for mark in marks:
-                mark.remove()
+            marks.append(note)
+        handles, labels = ax.get_legend_handles_labels()
+        lr_handles, lr_labels = self.lr_ax.get_legend_handles_labels()
+        legend = ax.legend(handles + lr_handles, labels + lr_labels, fontsize=7, loc="lower right")
+        marks.append(legend)
 
 
 _canvas: _CurveCanvas | None = None
