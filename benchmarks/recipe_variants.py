@@ -30,15 +30,16 @@ from typing import Any
 
 import optuna
 import torch
-from filelock import FileLock, Timeout
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from unit_lock import claimed  # noqa: E402
+
 from search.recipes import RECIPES, recipe_params  # noqa: E402
 from search.space import suggest_config  # noqa: E402
 from search.stats import mean_ci95  # noqa: E402
-from search.study_file import load_study_file  # noqa: E402
+from search.study_file import StudySpec, load_study_file  # noqa: E402
 from tricks.config import TrickConfig  # noqa: E402
 from tricks.data import load_bundle  # noqa: E402
 from tricks.schedules import steps_per_epoch  # noqa: E402
@@ -59,18 +60,21 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def recipe(seed: int, overrides: list[str], n_train: int) -> TrickConfig:
-    """Deferred re-weighting exactly as the warm start enqueues it, ``overrides`` applied.
-
-    The shipped full study at ``EPOCHS`` epochs with ``overrides`` on its base config;
-    the recipe's parameters (``search/recipes.py``) turned into a config the way a trial
-    does: weights from 75% of training, 5% warmup, cosine to the end, no restarts, the
-    4-epoch no-aug fine-tune at 1/100 of the peak LR.
-    """
-    spec = load_study_file(
+def study(seed: int, overrides: list[str]) -> StudySpec:
+    """The shipped full study at ``EPOCHS`` epochs with ``overrides`` on its base config."""
+    return load_study_file(
         ROOT / "studies" / "fashion_mnist_lt.toml",
         [f"train.epochs={EPOCHS}", f"train.seed={seed}", *overrides],
     )
+
+
+def recipe(spec: StudySpec, n_train: int) -> TrickConfig:
+    """Deferred re-weighting in ``spec`` exactly as the warm start enqueues it.
+
+    The recipe's parameters (``search/recipes.py``) turned into a config the way a trial
+    does: weights from 75% of training, 5% warmup, cosine to the end, no restarts, the
+    4-epoch no-aug fine-tune at 1/100 of the peak LR.
+    """
     params = recipe_params(DRW, spec.space, spec.base)
     if params is None:
         raise SystemExit("the shipped study's space no longer holds deferred re-weighting")
@@ -80,8 +84,9 @@ def recipe(seed: int, overrides: list[str], n_train: int) -> TrickConfig:
 
 def run_one(name: str, seed: int) -> dict[str, Any]:
     """One training run of a variant; validation and test balanced accuracy, wall time."""
-    data = load_bundle(recipe(seed, [], 1).data, seed=seed)
-    cfg = recipe(seed, VARIANTS[name][1], len(data.y_train))
+    spec = study(seed, VARIANTS[name][1])
+    data = load_bundle(spec.base.data, seed=seed)
+    cfg = recipe(spec, len(data.y_train))
     start = time.perf_counter()
     trainer = Trainer(cfg, data, "cpu")
     result = trainer.fit()
@@ -101,24 +106,16 @@ def run_all(seeds: int, store: Path) -> None:
     for seed in range(seeds):
         for name in VARIANTS:
             path = store / f"{name.replace(' ', '_')}-{seed}.json"
-            if path.exists():
-                continue
-            lock = FileLock(path.with_suffix(".lock"))
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                continue
-            try:
-                if not path.exists():
-                    run = run_one(name, seed)
-                    path.write_text(json.dumps(run))
-                    print(
-                        f"seed {seed} {name}: val {run['val']:.2f} test {run['test']:.2f} "
-                        f"({run['seconds']:.0f}s)",
-                        flush=True,
-                    )
-            finally:
-                lock.release()
+            with claimed(path) as mine:
+                if not mine:
+                    continue  # stored, or another process is running it
+                run = run_one(name, seed)
+                path.write_text(json.dumps(run))
+            print(
+                f"seed {seed} {name}: val {run['val']:.2f} test {run['test']:.2f} "
+                f"({run['seconds']:.0f}s)",
+                flush=True,
+            )
 
 
 def report(store: Path) -> list[str]:

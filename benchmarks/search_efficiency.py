@@ -47,10 +47,11 @@ from typing import Any
 
 import optuna
 import torch
-from filelock import FileLock, Timeout
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from unit_lock import claimed  # noqa: E402
 
 from search.objective import Objective, TrialOutcome  # noqa: E402
 from search.pruner import wrap_pruner  # noqa: E402
@@ -388,16 +389,9 @@ def run_unit(args: argparse.Namespace, arm: str, seed: int, data: DataBundle, st
     takes the next unit nobody holds. A half-done unit resumes from its study database.
     """
     path = store / f"{arm}-{seed}.json"
-    if path.exists():
-        return  # stored: no lock needed (and no lock file left beside it)
-    lock = FileLock(store / f"{arm}-{seed}.lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return  # another process is running this unit
-    try:
-        if path.exists():  # another process stored it between the check above and the lock
-            return
+    with claimed(path) as mine:
+        if not mine:
+            return  # stored, or another process is running it
         t0 = time.monotonic()
         if arm == "best_recipe":
             run = run_recipe(args, seed, data)
@@ -418,8 +412,6 @@ def run_unit(args: argparse.Namespace, arm: str, seed: int, data: DataBundle, st
             f"{or_nan(run['test']) * 100:.2f} ({run['seconds']:.0f}s)",
             flush=True,
         )
-    finally:
-        lock.release()
 
 
 def main() -> None:
