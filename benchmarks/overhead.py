@@ -108,6 +108,9 @@ def overhead(trials: int, reps: int, cwd: Path) -> dict[str, dict[str, float]]:
     return result
 
 
+FRESH, REUSED = "fresh figure per trial (before)", "reused frame (as shipped)"
+
+
 def figure_ms(db: Path, reps: int) -> dict[str, float]:
     """The learning-curve figure alone, side by side: a fresh figure per trial (as before)
     vs the reused frame (as shipped), on the curves of a run's own trials, alternating.
@@ -116,7 +119,7 @@ def figure_ms(db: Path, reps: int) -> dict[str, float]:
 
     study = optuna.load_study(study_name="quickstart", storage=f"sqlite:///{db}")
     cases = [(r.curve, r.restarts) for r in map(TrialRecord, study.trials) if r.curve]
-    arms = {"fresh figure per trial (before)": True, "reused frame (as shipped)": False}
+    arms = {FRESH: True, REUSED: False}
     times: dict[str, list[float]] = {name: [] for name in arms}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "curve.png"
@@ -128,11 +131,6 @@ def figure_ms(db: Path, reps: int) -> dict[str, float]:
                     learning_curve_png(curve, restarts, "balanced_accuracy", path, fresh=fresh)
                     times[name].append(time.perf_counter() - start)
     return {name: statistics.median(ts) * 1000 for name, ts in times.items()}
-
-
-def ratio(figure: dict[str, float]) -> float:
-    before, after = figure.values()
-    return before / after
 
 
 def startup_seconds(records: list[TrialRecord]) -> list[float]:
@@ -272,7 +270,7 @@ def main() -> None:
         "|---|---|",
         *[f"| {name} | {ms:.0f} |" for name, ms in figure.items()],
         "",
-        f"Fresh / reused: {ratio(figure):.2f}x.",
+        f"Fresh / reused: {figure[FRESH] / figure[REUSED]:.2f}x.",
         "",
         f"| workers ({args.trials} trials, {args.reps} alternating reps, --no-dashboard) "
         "| median wall (s) | trials/hour |",

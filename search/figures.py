@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,10 @@ class _CurveCanvas:
         marks.append(legend)
 
 
-_canvas: _CurveCanvas | None = None
+@functools.cache
+def _shared_canvas() -> _CurveCanvas:
+    """This process's frame, built at its first learning curve."""
+    return _CurveCanvas()
 
 
 def learning_curve_png(
@@ -120,12 +124,8 @@ def learning_curve_png(
     Draws on this process's reusable frame (:class:`_CurveCanvas`); ``fresh`` builds a
     new one for this call alone.
     """
-    global _canvas
-    if fresh:
-        return _CurveCanvas().draw(curve, restarts, metric, path)
-    if _canvas is None:
-        _canvas = _CurveCanvas()
-    return _canvas.draw(curve, restarts, metric, path)
+    canvas = _CurveCanvas() if fresh else _shared_canvas()
+    return canvas.draw(curve, restarts, metric, path)
 
 
 def per_class_png(
