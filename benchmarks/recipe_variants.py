@@ -47,7 +47,7 @@ from tricks.trainer import Trainer  # noqa: E402
 
 EPOCHS = 20
 DRW = next(r for r in RECIPES if r.name == "deferred re-weighting")
-#: name -> (what it changes, the overrides of ``TrickConfig.updated``)
+#: name -> (what it changes, ``--set``-style overrides of the study file)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "as typed": ("deferred re-weighting, lr 0.1, wd 5e-4, batch 128, crop padding 2", []),
     "crop padding 4": ("stronger augmentation", ["train.crop_padding=4"]),
