@@ -15,9 +15,10 @@ and its pruner warm-up of 8 epochs is set back to the 4 this benchmark started w
   best_recipe     the floor: deferred re-weighting (the best recipe at 20 epochs) trained
                   once for the whole budget (budget - 4 epochs, then the 4-epoch fine-tune)
   search_retrain  the shipped workflow at the same budget (run, export, train --epochs):
-                  tricksearch for half the budget (the stored tricksearch unit's first
-                  trials, which a study stopped there would have run), then its
-                  validation-best config stretched to the epochs left and trained once
+                  tricksearch for a share of the budget (``--search-share``, default half:
+                  the stored tricksearch unit's first trials, which a study stopped there
+                  would have run), then its validation-best config stretched to the
+                  epochs left and trained once
 
 Selection uses the validation split only; each completed trial's final model is scored on
 the test split when it finishes, for the report. Per arm: mean and 95% t interval of the
@@ -31,6 +32,10 @@ processes of ``--threads 1`` pinned with ``taskset`` run more epochs per hour th
 
     python benchmarks/search_efficiency.py --quick    # ~2 min: 1 seed, small subset, 4 arms
     python benchmarks/search_efficiency.py            # 5 seeds x 8 arms (hours; resumable)
+    # the shipped full study's budget: 40-epoch trials, 1300 epochs, 85% searching
+    python benchmarks/search_efficiency.py --tag budget1300 --epochs 40 --startup 10 \
+        --budget 1300 --search-budget 1105 --search-share 0.85 \
+        --arms tricksearch,search_retrain,best_recipe
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import statistics
 import sys
 import time
@@ -53,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 from unit_lock import claimed  # noqa: E402
 
+from search.checkpoints import CheckpointStore  # noqa: E402
 from search.objective import Objective, TrialOutcome  # noqa: E402
 from search.pruner import wrap_pruner  # noqa: E402
 from search.recipes import enqueue_recipes  # noqa: E402
@@ -77,7 +84,7 @@ ARMS = (
     "best_recipe",
     "search_retrain",
 )
-SEARCH_SHARE = 0.5  # search_retrain: the share of the budget spent searching
+SEARCH_SHARE = 0.5  # search_retrain: the share of the budget spent searching (default)
 RESTART_KEYS = ("max_restarts", "restart_lr_factor", "plateau_patience")
 FINETUNE_KEYS = ("finetune_epochs", "finetune_lr_factor")
 
@@ -89,7 +96,8 @@ def make_spec(args: argparse.Namespace, arm: str, seed: int) -> StudySpec:
         f"train.seed={seed}",
         f"data.max_per_class={args.max_per_class}",
         f"sampler.kwargs={{n_startup_trials = {args.startup}}}",
-        "pruner.kwargs.n_warmup_steps=4",  # a fifth of the 20 epochs, as in the first units
+        # A fifth of the trial's epochs, as the shipped study has it (4 for 20-epoch trials).
+        f"pruner.kwargs.n_warmup_steps={max(1, round(args.epochs / 5))}",
     ]
     if arm == "random":
         overrides += ["sampler.name=RandomSampler", "sampler.kwargs={}", "pruner.name=NopPruner"]
@@ -131,15 +139,18 @@ def run_search(args, arm: str, seed: int, data: DataBundle, db: Path) -> dict[st
         storage=f"sqlite:///{db}",
         study_name=arm,
         direction="maximize",
-        sampler=make_sampler(spec, seed=seed),
         pruner=wrap_pruner(make_pruner(spec), spec.grace_epochs, spec.base.restart.max_restarts),
         load_if_exists=True,
     )
+    # A resumed unit's sampler gets another seed, or its random start-up draws would
+    # repeat those already run; a new unit's is the seed itself, as before.
+    study.sampler = make_sampler(spec, seed=seed + 1000 * len(study.trials))
     if spec.warm_start and not study.trials:
         enqueue_recipes(study, spec.space, spec.base)
     objective = Objective(spec, data, "cpu", after_trial=Scorer(data))
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    while sum(epochs_of(t) for t in study.get_trials(states=finished)) < args.budget:
+    budget = args.search_budget or args.budget
+    while sum(epochs_of(t) for t in study.get_trials(states=finished)) < budget:
         study.optimize(objective, n_trials=1)
     return summarise(arm, seed, study.get_trials(states=finished))
 
@@ -176,8 +187,12 @@ def summarise(arm: str, seed: int, trials: list[optuna.trial.FrozenTrial]) -> di
     }
 
 
-def run_recipe(args, seed: int, data: DataBundle) -> dict[str, Any]:
-    """The floor: deferred re-weighting trained once with the whole budget."""
+def run_recipe(args, seed: int, data: DataBundle, store: Path) -> dict[str, Any]:
+    """The floor: deferred re-weighting trained once with the whole budget.
+
+    Checkpointed every minute under ``store``, so a long floor run that is stopped
+    continues from its last checkpoint (on the CPU it ends as an unbroken run would).
+    """
     spec = make_spec(args, "tricksearch", seed)
     cfg = spec.base
     steps = steps_per_epoch(len(data.y_train), cfg.train.batch_size)
@@ -187,7 +202,13 @@ def run_recipe(args, seed: int, data: DataBundle) -> dict[str, Any]:
     cfg.schedule.kind, cfg.schedule.warmup_steps = "cosine", round(0.05 * cfg.train.epochs * steps)
     cfg.restart.max_restarts, cfg.finetune.epochs, cfg.finetune.lr_factor = 0, 4, 0.01
     trainer = Trainer(cfg, data, "cpu")
-    result = trainer.fit()
+    checkpoints = CheckpointStore(store, f"best_recipe-{seed}", every=60.0)
+    resume = checkpoints.load(0)
+    if resume is not None:
+        print(f"seed {seed} best_recipe: resuming after epoch {resume['epoch']}", flush=True)
+    result = trainer.fit(None, lambda state: checkpoints.save(0, state), resume)
+    checkpoints.remove(0)
+    shutil.rmtree(checkpoints.folder, ignore_errors=True)
     test = float(trainer.evaluate(result.model, "test")[METRIC])
     return {
         "arm": "best_recipe",
@@ -241,17 +262,17 @@ def share_picks(runs: dict[tuple[str, int], dict], budget: int) -> list[str]:
 
 
 def run_retrain(args, seed: int, data: DataBundle, store: Path) -> dict[str, Any] | None:
-    """Search with half the budget, then retrain the winner with the rest.
+    """Search with a share of the budget (default half), then retrain the winner with the rest.
 
-    The search half is the first trials of the seed's stored tricksearch unit: one
-    process asks trials in order from a seeded sampler, so a study stopped at half the
+    The search is the first trials of the seed's stored tricksearch unit: one process
+    asks trials in order from a seeded sampler, so a study stopped at that share of the
     budget would have run exactly those. None while that unit is not stored yet.
     """
     source = store / f"tricksearch-{seed}.json"
     if not source.exists():
         return None
     stored = json.loads(source.read_text())
-    half, best = search_pick(stored, SEARCH_SHARE * args.budget)
+    half, best = search_pick(stored, args.search_share * args.budget)
     searched, trace = stored["trials"][:half], stored["trace"][:half]
     spent = trace[-1][0]
     spec = make_spec(args, "tricksearch", seed)
@@ -394,7 +415,7 @@ def run_unit(args: argparse.Namespace, arm: str, seed: int, data: DataBundle, st
             return  # stored, or another process is running it
         t0 = time.monotonic()
         if arm == "best_recipe":
-            run = run_recipe(args, seed, data)
+            run = run_recipe(args, seed, data, store)
         elif arm == "search_retrain":
             retrained = run_retrain(args, seed, data, store)
             if retrained is None:
@@ -414,6 +435,16 @@ def run_unit(args: argparse.Namespace, arm: str, seed: int, data: DataBundle, st
         )
 
 
+def _search_terms(args: argparse.Namespace, arms: list[str]) -> str:
+    """The report header's words for a search share or search budget set on the command line."""
+    terms = ""
+    if args.search_budget:
+        terms += f"; the search arms stop at {args.search_budget} epochs"
+    if "search_retrain" in arms and args.search_share != SEARCH_SHARE:
+        terms += f"; search_retrain searches {args.search_share:.0%} of the budget"
+    return terms
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, subset, 4 arms, ~2 min")
@@ -428,6 +459,24 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20, help="training epochs of one trial")
     parser.add_argument("--max-per-class", type=int, default=0, help="head class size; 0 = all")
     parser.add_argument("--arms", default=",".join(ARMS))
+    parser.add_argument(
+        "--search-share",
+        type=float,
+        default=SEARCH_SHARE,
+        help="search_retrain: the share of the budget its search takes (the rest retrains)",
+    )
+    parser.add_argument(
+        "--search-budget",
+        type=int,
+        default=0,
+        help="epochs at which the search arms stop (default: the budget); set it to "
+        "share x budget when only search_retrain needs the search",
+    )
+    parser.add_argument(
+        "--tag",
+        default="",
+        help="results under <out>/search_efficiency_<tag> (default: full, or quick)",
+    )
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--report", action="store_true", help="only tabulate stored results")
     parser.add_argument(
@@ -448,7 +497,7 @@ def main() -> None:
         args.seeds, args.epochs, args.max_per_class, args.startup = 1, 3, 1000, 2
         args.arms = "tricksearch,tpe_median,best_recipe,search_retrain"
     args.budget = args.budget or 3 * args.startup * (args.epochs + 4)
-    tag = "quick" if args.quick else "full"
+    tag = args.tag or ("quick" if args.quick else "full")
     out = Path(args.out)
     store = out / f"search_efficiency_{tag}"
     store.mkdir(parents=True, exist_ok=True)
@@ -469,7 +518,8 @@ def main() -> None:
     hours = sum(r.get("seconds", 0) for r in runs.values()) / 3600
     lines = [
         f"Budget {args.budget} epochs per arm and seed, trials of {args.epochs} epochs "
-        f"(+ fine-tune where the arm has it), TPE n_startup_trials {args.startup}; "
+        f"(+ fine-tune where the arm has it), TPE n_startup_trials {args.startup}"
+        f"{_search_terms(args, arms)}; "
         f"{len(runs)} (arm, seed) runs stored, {hours:.1f} h of unit wall time on two CPU "
         "cores (a resumed unit counts its last process only).",
         "",
