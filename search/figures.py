@@ -8,21 +8,29 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib import ticker
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 __all__ = ["forest_png", "history_png", "learning_curve_png", "per_class_png", "scatter_gain_png"]
 
 
+_DPI = 80
+
+
 def _subplots(width: float = 6.4, height: float = 3.6) -> tuple[Figure, Any]:
     # The object-oriented API: no pyplot state, no display, safe off the main thread.
-    # Fixed margins: a "tight" layout draws every figure twice.
-    fig = Figure(figsize=(width, height))
+    # Fixed margins: a "tight" layout draws every figure twice. Its own Agg canvas, at
+    # the dpi it is saved at: each save then reuses one renderer and its text-size cache
+    # (savefig on a bare Figure makes a new canvas and renderer every time).
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    FigureCanvasAgg(fig)
     fig.subplots_adjust(left=0.12, right=0.86, bottom=0.22, top=0.9)
     return fig, fig.subplots()
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=80)
+    # zlib level 1: a third of the default's encoding time for ~8% more bytes.
+    fig.savefig(path, dpi=_DPI, pil_kwargs={"compress_level": 1})
     return path
 
 
@@ -39,6 +47,7 @@ class _CurveCanvas:
     def __init__(self) -> None:
         self.fig, self.ax = _subplots()
         self.ax.set_xlabel("epoch (global, across restarts)")
+        self.ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # epochs are whole
         (self.metric_line,) = self.ax.plot([], [], "o-", color="tab:blue", ms=3)
         self.lr_ax = self.ax.twinx()
         (self.lr_line,) = self.lr_ax.plot([], [], "--", color="tab:orange")
@@ -48,6 +57,11 @@ class _CurveCanvas:
         # Plain "2e-02" labels: the default ones go through mathtext, a third of the drawing.
         self.lr_ax.yaxis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
         self.lr_ax.yaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False))
+        # Fixed axis-label places, clear of 5-character tick labels ("0.750", "1e-02"):
+        # placed automatically, each save measures every tick label of both axes again.
+        self.ax.xaxis.set_label_coords(0.5, -0.13)
+        self.ax.yaxis.set_label_coords(-0.125, 0.5)
+        self.lr_ax.yaxis.set_label_coords(1.125, 0.5)
 
     def draw(
         self,

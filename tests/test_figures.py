@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.image import imread
 
-from search.figures import learning_curve_png
+from search.figures import _shared_canvas, learning_curve_png
 
 
 def _curve(n_train: int, n_ft: int, top: float) -> list[dict]:
@@ -55,3 +55,12 @@ def test_reused_frame_draws_what_a_fresh_figure_draws(tmp_path: Path) -> None:
     assert not np.array_equal(a_fresh, b_fresh)  # the two trials do draw differently
     learning_curve_png(*DIVERGED, "accuracy", tmp_path / "c_fresh.png", fresh=True)
     assert np.array_equal(imread(tmp_path / "c.png"), imread(tmp_path / "c_fresh.png"))
+
+
+def test_epoch_ticks_are_whole_numbers(tmp_path: Path) -> None:
+    # A 3-epoch trial: matplotlib's default locator would tick 0, 0.25, ..., 2.
+    learning_curve_png(*PRUNED, "balanced_accuracy", tmp_path / "p.png")
+    ticks = _shared_canvas().ax.get_xticks()
+    inside = [t for t in ticks if 0 <= t <= 2]
+    assert len(inside) >= 2
+    assert all(float(t).is_integer() for t in ticks)
