@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 import urllib.request
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, TINY_STUDY, run_cli, start_cli
 from tests.test_bad_input import one_line_exit_2
-from tests.test_dashboard import free_port, get
+from tests.test_dashboard import free_port, get, wait_until_served
 from tricks.ablation import variants
 from tricks.config import TrickConfig
 
@@ -95,12 +94,8 @@ def test_dashboard_shows_the_ablation_note_and_artifacts(ablated) -> None:
     proc = start_cli("dashboard", "--storage", url, "--port", str(port), cwd=tmp)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                summaries = json.loads(get(f"{base}/api/studies"))["study_summaries"]
-                break
-            except OSError:
-                time.sleep(0.2)
+        studies = wait_until_served(proc, f"{base}/api/studies")
+        summaries = json.loads(studies)["study_summaries"]
         (summary,) = [s for s in summaries if s["study_name"] == "quickstart.ablation"]
         detail = json.loads(get(f"{base}/api/studies/{summary['study_id']}"))
         assert "| no-aug fine-tune |" in detail["note"]["body"]

@@ -27,21 +27,29 @@ def get(url: str) -> bytes:
         return response.read()
 
 
+def wait_until_served(proc: subprocess.Popen[str], url: str, timeout: float = 60.0) -> bytes:
+    """``url``'s body once the dashboard answers; fails with its stderr if it never does.
+
+    A deadline, not a count of tries: on two loaded cores the server can take 20 s to
+    import and bind.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            return get(url)
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"dashboard did not start: {proc.stderr.read() if proc.stderr else ''}")
+
+
 @pytest.fixture(scope="module")
 def server(tiny_study):
     tmp, url = tiny_study
     port = free_port()
     proc = start_cli("dashboard", "--storage", url, "--port", str(port), cwd=tmp)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            get(f"{base}/api/meta")
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail(f"dashboard did not start: {proc.stderr.read() if proc.stderr else ''}")
+    wait_until_served(proc, f"{base}/api/meta")
     first_line = proc.stdout.readline() if proc.stdout else ""
     yield base, first_line
     proc.terminate()
