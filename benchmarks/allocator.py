@@ -87,7 +87,9 @@ def main() -> None:
     base, kept = (med[a] for a in ARMS)
     lines = [
         f"`{Path(args.study).name}`, {args.trials} trials a run, {args.reps} alternating reps per "
-        f"arm, fresh process each{', ' + ', '.join(args.set) if args.set else ''}:",
+        f"arm, fresh process each{', ' + ', '.join(args.set) if args.set else ''}; "
+        f"cores {sorted(os.sched_getaffinity(0))}, OMP_NUM_THREADS "
+        f"{os.environ.get('OMP_NUM_THREADS', 'unset')}:",
         "",
         "| arm | median run wall (s) | user CPU (s) | system CPU (s) | median epoch (s) |",
         "|---|---|---|---|---|",
