@@ -63,7 +63,7 @@ from search.checkpoints import CheckpointStore  # noqa: E402
 from search.objective import Objective, TrialOutcome  # noqa: E402
 from search.pruner import wrap_pruner  # noqa: E402
 from search.recipes import enqueue_recipes  # noqa: E402
-from search.record import TrialRecord, TrialWriter, or_nan  # noqa: E402
+from search.record import RECIPE, TrialRecord, TrialWriter, or_nan  # noqa: E402
 from search.reference import replace_marked  # noqa: E402
 from search.space import suggest_config  # noqa: E402
 from search.stats import mean_ci95, wilcoxon_p  # noqa: E402
@@ -148,12 +148,28 @@ def run_search(args, arm: str, seed: int, data: DataBundle, db: Path) -> dict[st
     study.sampler = make_sampler(spec, seed=seed + 1000 * len(study.trials))
     if spec.warm_start and not study.trials:
         enqueue_recipes(study, spec.space, spec.base)
+    retry_stopped_trials(study)
     objective = Objective(spec, data, "cpu", after_trial=Scorer(data))
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     budget = args.search_budget or args.budget
     while sum(epochs_of(t) for t in study.get_trials(states=finished)) < budget:
         study.optimize(objective, n_trials=1)
     return summarise(arm, seed, study.get_trials(states=finished))
+
+
+def retry_stopped_trials(study: optuna.Study) -> None:
+    """A trial left RUNNING by a stopped process fails and runs again with its parameters.
+
+    The unit's lock says no other process works on this study, so a RUNNING trial is one
+    whose process was killed (a session's end). Left as it was, a warm-start recipe
+    caught that way would never run; like the CLI's retry of a stale trial, the same
+    parameters (and recipe label) go back in the queue. Its epochs do not count.
+    """
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+        recipe = TrialRecord(t).recipe
+        study.enqueue_trial(t.params, user_attrs={RECIPE: recipe} if recipe else None)
+        print(f"{study.study_name}: trial {t.number} was stopped; queued again", flush=True)
 
 
 def summarise(arm: str, seed: int, trials: list[optuna.trial.FrozenTrial]) -> dict[str, Any]:
