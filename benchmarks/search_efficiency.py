@@ -224,8 +224,7 @@ def run_recipe(args, seed: int, data: DataBundle, store: Path) -> dict[str, Any]
     if resume is not None:
         print(f"seed {seed} best_recipe: resuming after epoch {resume['epoch']}", flush=True)
     result = trainer.fit(None, lambda state: checkpoints.save(0, state), resume)
-    checkpoints.remove(0)
-    shutil.rmtree(checkpoints.folder, ignore_errors=True)
+    shutil.rmtree(checkpoints.folder, ignore_errors=True)  # finished: its checkpoint and folder
     test = float(trainer.evaluate(result.model, "test")[METRIC])
     return {
         "arm": "best_recipe",
