@@ -102,10 +102,11 @@ def main() -> None:
         f"{base['epoch'] / kept['epoch']:.2f}x, "
         f"system CPU {base['sys'] / max(kept['sys'], 1e-9):.1f}x.",
     ]
+    print("\n".join(lines), flush=True)  # before the files: a bad --out loses nothing
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "allocator.md").write_text("\n".join(lines) + "\n")
     (out / "allocator.json").write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1))
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":
