@@ -48,6 +48,7 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -323,13 +324,15 @@ def _p(p: float) -> str:
     return "n/a" if math.isnan(p) else f"{p:.3f}"
 
 
-def tables(runs: dict[tuple[str, int], dict], arms: list[str]) -> list[str]:
+def tables(
+    runs: dict[tuple[str, int], dict], arms: list[str], controls: Sequence[str] = ()
+) -> list[str]:
     lines = [
         "| arm | seeds | test bal. acc. of the selected config (%), mean [95% CI] "
         "| val (%) | epochs spent |",
         "|---|---|---|---|---|",
     ]
-    for arm in arms:
+    for arm in [*arms, *controls]:
         rs = [r for (a, _), r in sorted(runs.items()) if a == arm and r["test"] is not None]
         if not rs:
             continue
@@ -346,6 +349,8 @@ def tables(runs: dict[tuple[str, int], dict], arms: list[str]) -> list[str]:
     ]
     pairs = [(arm, "tricksearch") for arm in arms if arm != "tricksearch"]
     pairs += [("search_retrain", "best_recipe")] if "search_retrain" in arms else []
+    challenger = "search_retrain" if "search_retrain" in arms else "tricksearch"
+    pairs += [(challenger, control) for control in controls]
     lines += [row for arm, base in pairs if (row := _paired_row(runs, arm, base))]
     lines += ["", *recipe_ranking(runs)]
     return lines
@@ -461,6 +466,26 @@ def _search_terms(args: argparse.Namespace, arms: list[str]) -> str:
     return terms
 
 
+def load_controls(
+    parser: argparse.ArgumentParser, items: list[str], runs: dict[tuple[str, int], dict]
+) -> list[str]:
+    """``--control LABEL=PREFIX``: another benchmark's units ``PREFIX-<seed>.json`` into
+    ``runs`` as arm ``LABEL`` (their seeds use the same data split and test set), for the
+    seeds this benchmark has stored, so that every row of the arms table is over them."""
+    labels, seeds = [], {s for (_, s) in runs}
+    for item in items:
+        label, _, prefix = item.partition("=")
+        found = sorted(Path(prefix).parent.glob(f"{Path(prefix).name}-*.json")) if prefix else []
+        if not label or not found:
+            parser.error(f"--control {item!r}: expected LABEL=PREFIX with PREFIX-<seed>.json files")
+        for path in found:
+            unit = json.loads(path.read_text())
+            if unit["seed"] in seeds:
+                runs[(label, unit["seed"])] = {**unit, "arm": label}
+        labels.append(label)
+    return labels
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, subset, 4 arms, ~2 min")
@@ -502,6 +527,15 @@ def main() -> None:
         "markers (the project README)",
     )
     parser.add_argument(
+        "--control",
+        action="append",
+        default=[],
+        metavar="LABEL=PREFIX",
+        help="also tabulate another benchmark's stored units PREFIX-<seed>.json as arm LABEL, "
+        "paired by seed with search_retrain (or tricksearch); e.g. 'best_recipe, 360 "
+        "epochs=benchmarks/results/search_efficiency_full/best_recipe'",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=2,
@@ -533,14 +567,15 @@ def main() -> None:
         r = json.loads(p.read_text())
         runs[(r["arm"], r["seed"])] = r
     hours = sum(r.get("seconds", 0) for r in runs.values()) / 3600
+    stored, controls = len(runs), load_controls(parser, args.control, runs)
     lines = [
         f"Budget {args.budget} epochs per arm and seed, trials of {args.epochs} epochs "
         f"(+ fine-tune where the arm has it), TPE n_startup_trials {args.startup}"
         f"{_search_terms(args, arms)}; "
-        f"{len(runs)} (arm, seed) runs stored, {hours:.1f} h of unit wall time on two CPU "
+        f"{stored} (arm, seed) runs stored, {hours:.1f} h of unit wall time on two CPU "
         "cores (a resumed unit counts its last process only).",
         "",
-        *tables(runs, arms),
+        *tables(runs, arms, controls),
     ]
     if "search_retrain" in arms and (picks := share_picks(runs, args.budget)):
         lines += ["", *picks]
