@@ -466,24 +466,29 @@ def _search_terms(args: argparse.Namespace, arms: list[str]) -> str:
     return terms
 
 
-def load_controls(
-    parser: argparse.ArgumentParser, items: list[str], runs: dict[tuple[str, int], dict]
-) -> list[str]:
-    """``--control LABEL=PREFIX``: another benchmark's units ``PREFIX-<seed>.json`` into
-    ``runs`` as arm ``LABEL`` (their seeds use the same data split and test set), for the
-    seeds this benchmark has stored, so that every row of the arms table is over them."""
-    labels, seeds = [], {s for (_, s) in runs}
+def parse_controls(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, list[Path]]:
+    """``--control LABEL=PREFIX`` items: each label and its units ``PREFIX-<seed>.json``,
+    checked before anything runs."""
+    controls = {}
     for item in items:
         label, _, prefix = item.partition("=")
         found = sorted(Path(prefix).parent.glob(f"{Path(prefix).name}-*.json")) if prefix else []
         if not label or not found:
             parser.error(f"--control {item!r}: expected LABEL=PREFIX with PREFIX-<seed>.json files")
-        for path in found:
+        controls[label] = found
+    return controls
+
+
+def add_controls(controls: dict[str, list[Path]], runs: dict[tuple[str, int], dict]) -> None:
+    """Another benchmark's units into ``runs`` as arm LABEL (their seeds use the same data
+    split and test set), for the seeds this benchmark has stored, so that every row of the
+    arms table is over them."""
+    seeds = {s for (_, s) in runs}
+    for label, paths in controls.items():
+        for path in paths:
             unit = json.loads(path.read_text())
             if unit["seed"] in seeds:
                 runs[(label, unit["seed"])] = {**unit, "arm": label}
-        labels.append(label)
-    return labels
 
 
 def main() -> None:
@@ -543,6 +548,7 @@ def main() -> None:
         "(taskset -c 0 / -c 1), share the units and run ~1.3-1.6x more epochs per hour",
     )
     args = parser.parse_args()
+    controls = parse_controls(parser, args.control)
     if args.quick:
         args.seeds, args.epochs, args.max_per_class, args.startup = 1, 3, 1000, 2
         args.arms = "tricksearch,tpe_median,best_recipe,search_retrain"
@@ -567,7 +573,8 @@ def main() -> None:
         r = json.loads(p.read_text())
         runs[(r["arm"], r["seed"])] = r
     hours = sum(r.get("seconds", 0) for r in runs.values()) / 3600
-    stored, controls = len(runs), load_controls(parser, args.control, runs)
+    stored = len(runs)
+    add_controls(controls, runs)
     lines = [
         f"Budget {args.budget} epochs per arm and seed, trials of {args.epochs} epochs "
         f"(+ fine-tune where the arm has it), TPE n_startup_trials {args.startup}"
@@ -575,7 +582,7 @@ def main() -> None:
         f"{stored} (arm, seed) runs stored, {hours:.1f} h of unit wall time on two CPU "
         "cores (a resumed unit counts its last process only).",
         "",
-        *tables(runs, arms, controls),
+        *tables(runs, arms, list(controls)),
     ]
     if "search_retrain" in arms and (picks := share_picks(runs, args.budget)):
         lines += ["", *picks]
