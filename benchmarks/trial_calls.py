@@ -123,7 +123,7 @@ def measure(trials: int) -> dict[str, Any]:
     ]
     later = _trials[1:]
     rows = {}
-    for label, _, _ in CALLS:
+    for label in dict.fromkeys(label for label, _, _ in CALLS):  # one row per label
         per_trial = [t[label][0] * 1000 if label in t else 0.0 for t in later]
         calls = [t[label][1] if label in t else 0 for t in later]
         rows[label] = {"ms_per_trial": statistics.median(per_trial), "calls": sum(calls)}
