@@ -72,7 +72,7 @@ from search.study_file import StudySpec, load_study_file, make_pruner, make_samp
 from tricks.allocator import keep_freed_memory  # noqa: E402
 from tricks.data import DataBundle, load_bundle  # noqa: E402
 from tricks.schedules import steps_per_epoch  # noqa: E402
-from tricks.trainer import Trainer  # noqa: E402
+from tricks.trainer import EpochEnd, Event, Trainer  # noqa: E402
 
 METRIC = "balanced_accuracy"
 TEST_ATTR = "test_balanced_accuracy"  # the Scorer's addition to the trial record
@@ -89,6 +89,7 @@ ARMS = (
 SEARCH_SHARE = 0.5  # search_retrain: the share of the budget spent searching (default)
 RESTART_KEYS = ("max_restarts", "restart_lr_factor", "plateau_patience")
 FINETUNE_KEYS = ("finetune_epochs", "finetune_lr_factor")
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 def make_spec(args: argparse.Namespace, arm: str, seed: int) -> StudySpec:
@@ -151,11 +152,57 @@ def run_search(args, arm: str, seed: int, data: DataBundle, db: Path) -> dict[st
         enqueue_recipes(study, spec.space, spec.base)
     retry_stopped_trials(study)
     objective = Objective(spec, data, "cpu", after_trial=Scorer(data))
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     budget = args.search_budget or args.budget
-    while sum(epochs_of(t) for t in study.get_trials(states=finished)) < budget:
+    while spent_epochs(study) < budget:
         study.optimize(objective, n_trials=1)
-    return summarise(arm, seed, study.get_trials(states=finished))
+        line = f"{trial_line(study)}; {spent_epochs(study)} of {budget} epochs"
+        print(f"seed {seed} {arm}: {line}", flush=True)
+    return summarise(arm, seed, study.get_trials(states=FINISHED))
+
+
+def spent_epochs(study: optuna.Study) -> int:
+    """The epochs the budget has paid for: every complete and pruned trial's."""
+    return sum(epochs_of(t) for t in study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def trial_line(study: optuna.Study) -> str:
+    """Progress: the last trial's outcome and the study's best so far."""
+    ended = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
+    last = max(ended, key=lambda t: t.datetime_complete or 0)
+    value = "" if last.value is None else f" val {last.value * 100:.2f}"
+    words = f"trial {last.number} {last.state.name.lower()}{value}"
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if complete:
+        best = max(complete, key=lambda t: or_nan(t.value))
+        recipe = (TrialRecord(best).recipe or {}).get("name")
+        words += f", best val {or_nan(best.value) * 100:.2f} (trial {best.number}"
+        words += f", {recipe})" if recipe else ")"
+    return words
+
+
+class FloorProgress:
+    """A line about every ``every`` seconds of a long single run: epoch, val, time left."""
+
+    def __init__(self, label: str, epochs: int, every: float = 600.0) -> None:
+        self.label, self.epochs, self.every = label, epochs, every
+        self.last = time.monotonic()
+        self.seconds: list[float] = []
+
+    def __call__(self, event: Event) -> None:
+        if not isinstance(event, EpochEnd) or event.phase != "train":
+            return None
+        self.seconds = [*self.seconds[-19:], event.seconds]
+        if time.monotonic() - self.last < self.every:
+            return None
+        self.last = time.monotonic()
+        pace = statistics.median(self.seconds)
+        left = (self.epochs - event.epoch - 1) * pace / 60
+        print(
+            f"{self.label}: epoch {event.epoch + 1} of {self.epochs}, val {event.value * 100:.2f}, "
+            f"{pace:.1f} s an epoch, about {left:.0f} min left",
+            flush=True,
+        )
+        return None
 
 
 def retry_stopped_trials(study: optuna.Study) -> None:
@@ -224,7 +271,8 @@ def run_recipe(args, seed: int, data: DataBundle, store: Path) -> dict[str, Any]
     resume = checkpoints.load(0)
     if resume is not None:
         print(f"seed {seed} best_recipe: resuming after epoch {resume['epoch']}", flush=True)
-    result = trainer.fit(None, lambda state: checkpoints.save(0, state), resume)
+    progress = FloorProgress(f"seed {seed} best_recipe", cfg.train.epochs)
+    result = trainer.fit(progress, lambda state: checkpoints.save(0, state), resume)
     shutil.rmtree(checkpoints.folder, ignore_errors=True)  # finished: its checkpoint and folder
     test = float(trainer.evaluate(result.model, "test")[METRIC])
     return {
