@@ -82,6 +82,10 @@ def test_export_then_train_reproduces_the_trial(finished, tmp_path: Path) -> Non
     best = study.best_trial
     text = out.read_text()
     assert f"trial = {best.number}" in text and "[provenance.versions]" in text
+    # TINY_STUDY's trials train 2 epochs; the hint says so and how to train longer.
+    assert f"next: tricksearch train {out}  (its trial trained 2 epochs; add --epochs N" in (
+        proc.stdout
+    )
     proc = run_cli("train", str(out), "--device", "cpu", "--output", str(tmp_path / "run"))
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
