@@ -320,8 +320,43 @@ def share_picks(runs: dict[tuple[str, int], dict], budget: int) -> list[str]:
         for share in shares:
             n, pick = search_pick(stored, share * budget)
             left = budget - stored["trace"][n - 1][0]
-            name = pick["recipe"] or f"TPE: {pick['params'].get('loss_kind')}"
-            cells.append(f"trial {pick['number']}, {name} ({left})")
+            cells.append(f"{_trial_name(pick)} ({left})")
+        lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _trial_name(trial: dict[str, Any]) -> str:
+    """A stored trial in a few words: its recipe, or TPE and its loss."""
+    name = trial["recipe"] or f"TPE: {trial['params'].get('loss_kind')}"
+    return f"trial {trial['number']}, {name}"
+
+
+def _seed_cell(run: dict[str, Any]) -> str:
+    """One arm's test accuracy on one seed, with what it selected or retrained."""
+    test = f"{or_nan(run['test']) * 100:.2f}"
+    if run["arm"] == "tricksearch" and run["trials"]:
+        _, pick = search_pick(run, math.inf)
+        return f"{test} ({_trial_name(pick)})"
+    if retrained := run.get("retrained"):
+        return f"{test} (trial {retrained['trial']} retrained {retrained['train_epochs']} epochs)"
+    return test
+
+
+def per_seed(
+    runs: dict[tuple[str, int], dict], arms: list[str], controls: Sequence[str] = ()
+) -> list[str]:
+    """Test balanced accuracy per seed of the workflow's arms and their floors, side by side."""
+    workflow: list[str] = ["tricksearch", "search_retrain", "best_recipe"]
+    cols = [a for a in workflow if a in arms] + list(controls)
+    seeds = sorted({s for (a, s) in runs if a in cols})
+    if len(cols) < 2 or not seeds:
+        return []
+    lines = [
+        "| seed | " + " | ".join(f"{c}: test (%)" for c in cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    for seed in seeds:
+        cells = [_seed_cell(runs[(c, seed)]) if (c, seed) in runs else "-" for c in cols]
         lines.append(f"| {seed} | " + " | ".join(cells) + " |")
     return lines
 
@@ -632,6 +667,8 @@ def main() -> None:
         "",
         *tables(runs, arms, list(controls)),
     ]
+    if seed_rows := per_seed(runs, arms, list(controls)):
+        lines += ["", *seed_rows]
     if "search_retrain" in arms and (picks := share_picks(runs, args.budget)):
         lines += ["", *picks]
     plot(runs, out / f"search_efficiency_{tag}.png", args.budget)
