@@ -35,7 +35,7 @@ processes of ``--threads 1`` pinned with ``taskset`` run more epochs per hour th
     # the shipped full study's budget: 40-epoch trials, 1300 epochs, 85% searching
     python benchmarks/search_efficiency.py --tag budget1300 --epochs 40 --startup 10 \
         --budget 1300 --search-budget 1105 --search-share 0.85 \
-        --arms tricksearch,search_retrain,best_recipe
+        --arms tricksearch,search_retrain,best_recipe   # then --arms tpe_median
 """
 
 from __future__ import annotations
@@ -331,10 +331,13 @@ def _trial_name(trial: dict[str, Any]) -> str:
     return f"trial {trial['number']}, {name}"
 
 
+SEARCH_PICK_ARMS = ("tricksearch", "tpe_median")
+
+
 def _seed_cell(run: dict[str, Any]) -> str:
     """One arm's test accuracy on one seed, with what it selected or retrained."""
     test = f"{or_nan(run['test']) * 100:.2f}"
-    if run["arm"] == "tricksearch" and run["trials"]:
+    if run["arm"] in SEARCH_PICK_ARMS and run["trials"]:
         _, pick = search_pick(run, math.inf)
         return f"{test} ({_trial_name(pick)})"
     if retrained := run.get("retrained"):
@@ -345,8 +348,8 @@ def _seed_cell(run: dict[str, Any]) -> str:
 def per_seed(
     runs: dict[tuple[str, int], dict], arms: list[str], controls: Sequence[str] = ()
 ) -> list[str]:
-    """Test balanced accuracy per seed of the workflow's arms and their floors, side by side."""
-    workflow: list[str] = ["tricksearch", "search_retrain", "best_recipe"]
+    """Test balanced accuracy per seed of the workflow's arms, their floors and TPE + Median."""
+    workflow: list[str] = ["tricksearch", "search_retrain", "best_recipe", "tpe_median"]
     cols = [a for a in workflow if a in arms] + list(controls)
     seeds = sorted({s for (a, s) in runs if a in cols})
     if len(cols) < 2 or not seeds:
