@@ -331,13 +331,10 @@ def _trial_name(trial: dict[str, Any]) -> str:
     return f"trial {trial['number']}, {name}"
 
 
-SEARCH_PICK_ARMS = ("tricksearch", "tpe_median")
-
-
 def _seed_cell(run: dict[str, Any]) -> str:
-    """One arm's test accuracy on one seed, with what it selected or retrained."""
+    """One arm's test accuracy on one seed, with what it selected (a search) or retrained."""
     test = f"{or_nan(run['test']) * 100:.2f}"
-    if run["arm"] in SEARCH_PICK_ARMS and run["trials"]:
+    if run["trials"]:  # only search units store trials
         _, pick = search_pick(run, math.inf)
         return f"{test} ({_trial_name(pick)})"
     if retrained := run.get("retrained"):
@@ -349,8 +346,8 @@ def per_seed(
     runs: dict[tuple[str, int], dict], arms: list[str], controls: Sequence[str] = ()
 ) -> list[str]:
     """Test balanced accuracy per seed of the workflow's arms, their floors and TPE + Median."""
-    workflow: list[str] = ["tricksearch", "search_retrain", "best_recipe", "tpe_median"]
-    cols = [a for a in workflow if a in arms] + list(controls)
+    shown: list[str] = ["tricksearch", "search_retrain", "best_recipe", "tpe_median"]
+    cols = [a for a in shown if a in arms] + list(controls)
     seeds = sorted({s for (a, s) in runs if a in cols})
     if len(cols) < 2 or not seeds:
         return []
