@@ -19,6 +19,8 @@ and its pruner warm-up of 8 epochs is set back to the 4 this benchmark started w
                   the stored tricksearch unit's first trials, which a study stopped there
                   would have run), then its validation-best config stretched to the
                   epochs left and trained once
+  tpe_retrain     the same for tpe_median: its stored unit's pick at the same share,
+                  retrained with the epochs left (the fair control for search_retrain)
 
 Selection uses the validation split only; each completed trial's final model is scored on
 the test split when it finishes, for the report. Per arm: mean and 95% t interval of the
@@ -35,7 +37,7 @@ processes of ``--threads 1`` pinned with ``taskset`` run more epochs per hour th
     # the shipped full study's budget: 40-epoch trials, 1300 epochs, 85% searching
     python benchmarks/search_efficiency.py --tag budget1300 --epochs 40 --startup 10 \
         --budget 1300 --search-budget 1105 --search-share 0.85 \
-        --arms tricksearch,search_retrain,best_recipe   # then --arms tpe_median
+        --arms tricksearch,search_retrain,best_recipe   # then tpe_median, then tpe_retrain
 """
 
 from __future__ import annotations
@@ -85,8 +87,10 @@ ARMS = (
     "no_warm_start",
     "best_recipe",
     "search_retrain",
+    "tpe_retrain",
 )
-SEARCH_SHARE = 0.5  # search_retrain: the share of the budget spent searching (default)
+RETRAINED = {"search_retrain": "tricksearch", "tpe_retrain": "tpe_median"}  # arm: its search
+SEARCH_SHARE = 0.5  # the retrain arms: the share of the budget spent searching (default)
 RESTART_KEYS = ("max_restarts", "restart_lr_factor", "plateau_patience")
 FINETUNE_KEYS = ("finetune_epochs", "finetune_lr_factor")
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -346,7 +350,7 @@ def per_seed(
     runs: dict[tuple[str, int], dict], arms: list[str], controls: Sequence[str] = ()
 ) -> list[str]:
     """Test balanced accuracy per seed of the workflow's arms, their floors and TPE + Median."""
-    shown: list[str] = ["tricksearch", "search_retrain", "best_recipe", "tpe_median"]
+    shown = ["tricksearch", "search_retrain", "best_recipe", "tpe_median", "tpe_retrain"]
     cols = [a for a in shown if a in arms] + list(controls)
     seeds = sorted({s for (a, s) in runs if a in cols})
     if len(cols) < 2 or not seeds:
@@ -361,21 +365,23 @@ def per_seed(
     return lines
 
 
-def run_retrain(args, seed: int, data: DataBundle, store: Path) -> dict[str, Any] | None:
+def run_retrain(args, arm: str, seed: int, data: DataBundle, store: Path) -> dict[str, Any] | None:
     """Search with a share of the budget (default half), then retrain the winner with the rest.
 
-    The search is the first trials of the seed's stored tricksearch unit: one process
-    asks trials in order from a seeded sampler, so a study stopped at that share of the
-    budget would have run exactly those. None while that unit is not stored yet.
+    The search is the first trials of the seed's stored unit of the arm's search
+    (``RETRAINED``): one process asks trials in order from a seeded sampler, so a study
+    stopped at that share of the budget would have run exactly those. None while that
+    unit is not stored yet.
     """
-    source = store / f"tricksearch-{seed}.json"
+    searcher = RETRAINED[arm]
+    source = store / f"{searcher}-{seed}.json"
     if not source.exists():
         return None
     stored = json.loads(source.read_text())
     half, best = search_pick(stored, args.search_share * args.budget)
     searched, trace = stored["trials"][:half], stored["trace"][:half]
     spent = trace[-1][0]
-    spec = make_spec(args, "tricksearch", seed)
+    spec = make_spec(args, searcher, seed)
     steps = steps_per_epoch(len(data.y_train), spec.base.train.batch_size)
     cfg = suggest_config(optuna.trial.FixedTrial(best["params"]), spec.space, spec.base, steps)
     length = args.budget - spent - cfg.finetune.epochs
@@ -384,13 +390,13 @@ def run_retrain(args, seed: int, data: DataBundle, store: Path) -> dict[str, Any
     result = trainer.fit()
     test = float(trainer.evaluate(result.model, "test")[METRIC])
     return {
-        "arm": "search_retrain",
+        "arm": arm,
         "seed": seed,
         "val": result.value,
         "test": test,
         "epochs": spent + len(result.history),
         "trace": [*trace, (spent + len(result.history), result.value)],
-        "trials": [],  # the search half's trials are tricksearch's; not counted twice
+        "trials": [],  # the search half's trials are the searcher's; not counted twice
         "searched": [t["number"] for t in searched],
         "retrained": {"trial": best["number"], "recipe": best["recipe"], "train_epochs": length},
     }
@@ -431,7 +437,9 @@ def tables(
         "|---|---|---|---|",
     ]
     pairs = [(arm, "tricksearch") for arm in arms if arm != "tricksearch"]
-    pairs += [("search_retrain", "best_recipe")] if "search_retrain" in arms else []
+    if "search_retrain" in arms:
+        bases = [base for base in ("best_recipe", "tpe_retrain") if base in arms]
+        pairs += [("search_retrain", base) for base in bases]
     challenger = "search_retrain" if "search_retrain" in arms else "tricksearch"
     pairs += [(challenger, control) for control in controls]
     lines += [row for arm, base in pairs if (row := _paired_row(runs, arm, base))]
@@ -520,10 +528,10 @@ def run_unit(args: argparse.Namespace, arm: str, seed: int, data: DataBundle, st
         t0 = time.monotonic()
         if arm == "best_recipe":
             run = run_recipe(args, seed, data, store)
-        elif arm == "search_retrain":
-            retrained = run_retrain(args, seed, data, store)
+        elif arm in RETRAINED:
+            retrained = run_retrain(args, arm, seed, data, store)
             if retrained is None:
-                return  # its search half (tricksearch, this seed) is not stored yet
+                return  # its search half (the searcher, this seed) is not stored yet
             run = retrained
         else:
             run = run_search(args, arm, seed, data, store / f"{arm}-{seed}.db")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from tricks.data import DataBundle
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))  # the script imports its sibling unit_lock
@@ -17,7 +21,7 @@ _spec.loader.exec_module(search_efficiency)
 
 def search_unit(arm: str, seed: int, picks: list[tuple[float, float, str | None]]) -> dict:
     """A stored search unit whose trials (val, test, recipe) each spent 40 epochs."""
-    trials = [
+    trials: list[dict[str, Any]] = [
         {
             "number": i,
             "state": "complete",
@@ -30,7 +34,8 @@ def search_unit(arm: str, seed: int, picks: list[tuple[float, float, str | None]
         for i, (val, test, recipe) in enumerate(picks)
     ]
     best = max(trials, key=lambda t: t["value"])
-    trace, top = [], -1.0
+    trace: list[tuple[int, float]] = []
+    top = -1.0
     for i, t in enumerate(trials):
         top = max(top, t["value"])
         trace.append((40 * (i + 1), top))
@@ -73,3 +78,49 @@ def test_per_seed_table_marks_a_seed_an_arm_has_not_finished() -> None:
     runs[("tpe_median", 0)] = search_unit("tpe_median", 0, [(0.87, 0.86, None)])
     lines = search_efficiency.per_seed(runs, ["tricksearch", "tpe_median"])
     assert lines[3] == "| 1 | 88.00 (trial 0, balanced softmax) | - |"
+
+
+def test_tpe_retrain_retrains_tpe_medians_pick_with_the_epochs_left(
+    tmp_path: Path, tensors: DataBundle
+) -> None:
+    """The fair control for search_retrain: TPE + MedianPruner's pick, trained the same way."""
+    params = {
+        "lr": 0.05,
+        "loss_kind": "balanced_softmax",
+        "schedule_kind": "cosine",
+        "warmup_fraction": 0.1,
+        "phase_fraction": 0.9,
+    }
+    unit = search_unit("tpe_median", 0, [(0.5, 0.4, None), (0.7, 0.6, None), (0.6, 0.5, None)])
+    for t in unit["trials"]:
+        t["params"], t["epochs"] = params, 1
+    unit["trace"] = [(1, 0.5), (2, 0.7), (3, 0.7)]
+    (tmp_path / "tpe_median-0.json").write_text(json.dumps(unit))
+    args = argparse.Namespace(epochs=1, max_per_class=60, startup=2, budget=5, search_share=0.5)
+    assert search_efficiency.run_retrain(args, "search_retrain", 0, tensors, tmp_path) is None
+    run = search_efficiency.run_retrain(args, "tpe_retrain", 0, tensors, tmp_path)
+    assert run is not None
+    # Half the budget (2.5 epochs) is reached after trial 2; its best is trial 1, retrained
+    # for the 5 - 3 epochs left, with no fine-tune (tpe_median's configs have none).
+    assert run["arm"] == "tpe_retrain"
+    assert run["searched"] == [0, 1, 2]
+    assert run["retrained"]["trial"] == 1
+    assert run["retrained"]["train_epochs"] == 2
+    assert run["epochs"] == 5
+
+
+def test_search_retrain_is_paired_with_tpe_retrain_when_both_ran() -> None:
+    runs = {}
+    for seed, (ours, theirs) in enumerate([(0.89, 0.88), (0.88, 0.875)]):
+        for arm, test in (("search_retrain", ours), ("tpe_retrain", theirs)):
+            runs[(arm, seed)] = {
+                "arm": arm,
+                "seed": seed,
+                "test": test,
+                "val": test,
+                "epochs": 10,
+                "trials": [],
+            }
+    lines = search_efficiency.tables(runs, ["search_retrain", "tpe_retrain"])
+    row = next(line for line in lines if line.startswith("| search_retrain - tpe_retrain"))
+    assert row.startswith("| search_retrain - tpe_retrain | 2 | +0.75 ")
