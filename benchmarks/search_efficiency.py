@@ -33,7 +33,7 @@ Several processes may share one ``--out`` (a file lock per unit); on two cores, 
 processes of ``--threads 1`` pinned with ``taskset`` run more epochs per hour than one of 2.
 
     python benchmarks/search_efficiency.py --quick    # ~2 min: 1 seed, small subset, 4 arms
-    python benchmarks/search_efficiency.py            # 5 seeds x 8 arms (hours; resumable)
+    python benchmarks/search_efficiency.py            # 5 seeds x 9 arms (hours; resumable)
     # the shipped full study's budget: 40-epoch trials, 1300 epochs, 85% searching
     python benchmarks/search_efficiency.py --tag budget1300 --epochs 40 --startup 10 \
         --budget 1300 --search-budget 1105 --search-share 0.85 \
