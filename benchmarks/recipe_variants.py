@@ -15,6 +15,11 @@ Keep one thread count for a whole table: a run is reproducible at a given count,
 same run at another count lands a few tenths of a point elsewhere.
 
     python benchmarks/recipe_variants.py [--seeds 5] [--threads 2] [--out benchmarks/results]
+
+``--epochs 40`` asks the same at the shipped study's trial length (40 + 4 epochs), with
+its own store and table (``recipe_variants_40``) and variants for the settings still
+outside the space there: weight decay both ways, batch 64, and model capacity (the small
+CNN at twice its width, ``model.width = 32``); the positive control is then 80 epochs.
 """
 
 from __future__ import annotations
@@ -45,11 +50,15 @@ from tricks.data import load_bundle  # noqa: E402
 from tricks.schedules import steps_per_epoch  # noqa: E402
 from tricks.trainer import Trainer  # noqa: E402
 
-EPOCHS = 20
 DRW = next(r for r in RECIPES if r.name == "deferred re-weighting")
-#: name -> (what it changes, ``--set``-style overrides of the study file)
-VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "as typed": ("deferred re-weighting, lr 0.1, wd 5e-4, batch 128, crop padding 2", []),
+AS_TYPED: tuple[str, list[str]] = (
+    "deferred re-weighting, lr 0.1, wd 5e-4, batch 128, crop padding 2",
+    [],
+)
+#: trial length -> name -> (what it changes, ``--set``-style overrides of the study file)
+VARIANTS: dict[int, dict[str, tuple[str, list[str]]]] = {}
+VARIANTS[20] = {
+    "as typed": AS_TYPED,
     "crop padding 4": ("stronger augmentation", ["train.crop_padding=4"]),
     "batch 64": ("twice the optimizer steps", ["train.batch_size=64"]),
     "weight decay 1e-3": (
@@ -58,13 +67,24 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     ),
     "40 epochs": ("positive control: twice the training", ["train.epochs=40"]),
 }
+VARIANTS[40] = {
+    "as typed": AS_TYPED,
+    "weight decay 2e-4": ("less L2", ["train.weight_decay=0.0002"]),
+    "weight decay 2e-3": (
+        "four times the L2 (weight balancing, Alshammari et al. 2022)",
+        ["train.weight_decay=0.002"],
+    ),
+    "batch 64": ("twice the optimizer steps", ["train.batch_size=64"]),
+    "width 32": ("model capacity: the small CNN twice as wide", ["model.width=32"]),
+    "80 epochs": ("positive control: twice the training", ["train.epochs=80"]),
+}
 
 
-def study(seed: int, overrides: list[str]) -> StudySpec:
-    """The shipped full study at ``EPOCHS`` epochs with ``overrides`` on its base config."""
+def study(epochs: int, seed: int, overrides: list[str]) -> StudySpec:
+    """The shipped full study at ``epochs`` epochs with ``overrides`` on its base config."""
     return load_study_file(
         ROOT / "studies" / "fashion_mnist_lt.toml",
-        [f"train.epochs={EPOCHS}", f"train.seed={seed}", *overrides],
+        [f"train.epochs={epochs}", f"train.seed={seed}", *overrides],
     )
 
 
@@ -82,9 +102,9 @@ def recipe(spec: StudySpec, n_train: int) -> TrickConfig:
     return suggest_config(optuna.trial.FixedTrial(params), spec.space, spec.base, steps)
 
 
-def run_one(name: str, seed: int) -> dict[str, Any]:
+def run_one(epochs: int, name: str, seed: int) -> dict[str, Any]:
     """One training run of a variant; validation and test balanced accuracy, wall time."""
-    spec = study(seed, VARIANTS[name][1])
+    spec = study(epochs, seed, VARIANTS[epochs][name][1])
     data = load_bundle(spec.base.data, seed=seed)
     cfg = recipe(spec, len(data.y_train))
     start = time.perf_counter()
@@ -101,15 +121,15 @@ def run_one(name: str, seed: int) -> dict[str, Any]:
     }
 
 
-def run_all(seeds: int, store: Path) -> None:
+def run_all(epochs: int, seeds: int, store: Path) -> None:
     """Every (variant, seed) not stored and not held by another process; each stored at once."""
     for seed in range(seeds):
-        for name in VARIANTS:
+        for name in VARIANTS[epochs]:
             path = store / f"{name.replace(' ', '_')}-{seed}.json"
             with claimed(path) as mine:
                 if not mine:
                     continue  # stored, or another process is running it
-                run = run_one(name, seed)
+                run = run_one(epochs, name, seed)
                 path.write_text(json.dumps(run))
             print(
                 f"seed {seed} {name}: val {run['val']:.2f} test {run['test']:.2f} "
@@ -118,14 +138,15 @@ def run_all(seeds: int, store: Path) -> None:
             )
 
 
-def report(store: Path) -> list[str]:
+def report(epochs: int, store: Path) -> list[str]:
+    """The markdown table of the stored runs at trial length ``epochs``."""
     runs = {
         (r["variant"], r["seed"]): r
         for r in map(json.loads, map(Path.read_text, store.glob("*.json")))
     }
     base = "as typed"
     lines = [
-        f"Deferred re-weighting at the trial length ({EPOCHS} + 4 epochs), full "
+        f"Deferred re-weighting at the trial length ({epochs} + 4 epochs), full "
         "Fashion-MNIST-LT (ratio 100), small CNN, on the CPU; balanced accuracy in %, "
         "each variant paired by seed with the recipe as typed; torch threads per run: "
         f"{', '.join(map(str, sorted({r.get('threads', '?') for r in runs.values()})))} (a run "
@@ -135,7 +156,7 @@ def report(store: Path) -> list[str]:
         "mean [95% CI] | s/run (median) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, (what, _) in VARIANTS.items():
+    for name, (what, _) in VARIANTS[epochs].items():
         rows = [r for (v, _), r in sorted(runs.items()) if v == name]
         if not rows:
             continue
@@ -155,6 +176,9 @@ def report(store: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--epochs", type=int, choices=sorted(VARIANTS), default=20, help="trial length"
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--report", action="store_true", help="only tabulate stored runs")
@@ -162,12 +186,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     # The study file's TPE options (group, constant_liar) are experimental in Optuna 5.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    store = Path(args.out) / "recipe_variants"
+    name = "recipe_variants" if args.epochs == 20 else f"recipe_variants_{args.epochs}"
+    store = Path(args.out) / name
     store.mkdir(parents=True, exist_ok=True)
     if not args.report:
-        run_all(args.seeds, store)
-    lines = report(store)
-    (Path(args.out) / "recipe_variants.md").write_text("\n".join(lines) + "\n")
+        run_all(args.epochs, args.seeds, store)
+    lines = report(args.epochs, store)
+    (Path(args.out) / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -79,6 +79,9 @@ class ModelConfig(Section):
     """Network: ``small_cnn``, ``resnet32`` or any ``torchvision.models`` name."""
 
     name: str = Field("small_cnn", description="small_cnn, resnet32 or a torchvision model")
+    width: int = Field(
+        16, ge=1, description="small_cnn's first-block channels (doubled each block)"
+    )
 
     @field_validator("name")
     @classmethod
@@ -256,6 +259,10 @@ class TrickConfig(TrickSections):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrickConfig:
+        if self.model.width != 16 and self.model.name != "small_cnn":
+            raise ValueError(
+                f"model.width: applies to small_cnn only, not {self.model.name!r}; remove it"
+            )
         s = self.schedule
         if s.phase_steps and s.phase_steps <= s.warmup_steps:
             raise ValueError(

@@ -101,14 +101,16 @@ def model_names() -> tuple[str, ...]:
     return ("small_cnn", "resnet32", *models.list_models(module=models))
 
 
-def build_model(name: str, in_channels: int, num_classes: int) -> nn.Module:
+def build_model(name: str, in_channels: int, num_classes: int, width: int = 16) -> nn.Module:
     """Build a freshly initialised network by name (no pretrained weights are downloaded).
+
+    ``width`` is the small CNN's first-block channel count; other models ignore it.
 
     Raises:
         ValueError: Unknown name; the message lists the built-in ones.
     """
     if name == "small_cnn":
-        return SmallCNN(in_channels, num_classes)
+        return SmallCNN(in_channels, num_classes, width)
     if name == "resnet32":
         return ResNet32(in_channels, num_classes)
     if name in model_names():

@@ -147,7 +147,9 @@ class Trainer:
         """A freshly initialised network of the config, on the device, in the chosen layout."""
         cfg = self.config
         torch.manual_seed(cfg.train.seed)
-        model = build_model(cfg.model.name, self.data.in_channels, self.data.num_classes)
+        model = build_model(
+            cfg.model.name, self.data.in_channels, self.data.num_classes, cfg.model.width
+        )
         return model.to(self.device).to(memory_format=self.memory_format)
 
     # -- schedule --------------------------------------------------------------------------
