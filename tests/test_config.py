@@ -37,6 +37,8 @@ def test_example_config_round_trips_losslessly(tmp_path: Path) -> None:
         ({"data": {"imbalance_ratio": 0.5}}, "data.imbalance_ratio"),
         ({"data": {"dataset": "imagenet"}}, "data.dataset"),
         ({"model": {"name": "resnet9000"}}, "model.name"),
+        ({"model": {"width": 0}}, "model.width"),
+        ({"model": {"name": "resnet32", "width": 32}}, "model.width"),
         ({"restart": {"replay": [{"epoch": -1, "reason": "x"}]}}, "restart.replay[0]"),
     ],
 )

@@ -114,6 +114,22 @@ def test_evaluation_runs_in_float32_even_when_training_uses_autocast(tensors) ->
     assert dtypes == [torch.bfloat16]
 
 
+def test_model_width_sets_the_small_cnns_channels(tensors) -> None:
+    default = Trainer(tiny_config(), tensors).build_model()
+    wide = Trainer(tiny_config(model={"width": 32}), tensors).build_model()
+    assert [m.out_channels for m in default.modules() if isinstance(m, torch.nn.Conv2d)] == [
+        16,
+        32,
+        64,
+    ]
+    assert [m.out_channels for m in wide.modules() if isinstance(m, torch.nn.Conv2d)] == [
+        32,
+        64,
+        128,
+    ]
+    assert wide.head.in_features == 128
+
+
 def test_channels_last_by_default_and_same_numbers_as_nchw(tensors) -> None:
     auto = Trainer(tiny_config(), tensors)
     nchw = Trainer(tiny_config(train={"memory_format": "contiguous"}), tensors)
