@@ -259,7 +259,8 @@ class TrickConfig(TrickSections):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrickConfig:
-        if self.model.width != 16 and self.model.name != "small_cnn":
+        default_width = ModelConfig.model_fields["width"].default
+        if self.model.width != default_width and self.model.name != "small_cnn":
             raise ValueError(
                 f"model.width: applies to small_cnn only, not {self.model.name!r}; remove it"
             )
