@@ -70,6 +70,7 @@ RECIPES = (
 #: The training every recipe shares, as typed by hand: SGD at 0.1 with a short linear
 #: warmup and a full cosine decay, no restarts, and the folklore's 4-epoch fine-tune at
 #: 1/100 of the peak LR. Values outside a study's range are moved to the nearest bound.
+#: The model is the user's own: a searched ``model_width`` is set to ``model.width``.
 TRAINING: dict[str, Any] = {
     "lr": 0.1,
     "schedule_kind": "cosine",
@@ -128,6 +129,9 @@ def recipe_params(recipe: Recipe, space: dict[str, Any], base: TrickConfig) -> d
             continue
         low, high = space[key]
         params[key] = type(low)(min(max(value, low), high))
+    if "model_width" in space:  # typed by hand: the user's own model
+        low, high = space["model_width"]
+        params["model_width"] = min(max(base.model.width, low), high)
     return params
 
 

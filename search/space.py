@@ -13,7 +13,7 @@ from search.errors import UsageError
 from tricks.config import TrickConfig
 from tricks.schema import field_choices, search_marks
 
-__all__ = ["PARAMS", "Param", "suggest_config", "validate_space"]
+__all__ = ["PARAMS", "Param", "check_space_fits", "suggest_config", "validate_space"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,19 @@ def validate_space(raw: Any) -> dict[str, Any]:
     return space
 
 
+def check_space_fits(space: dict[str, Any], base: TrickConfig) -> None:
+    """Reject a ``[space]`` key the base config cannot use, before any trial runs.
+
+    Raises:
+        UsageError: ``model_width`` searched for a model other than ``small_cnn``.
+    """
+    if "model_width" in space and base.model.name != "small_cnn":
+        _fail(
+            "model_width",
+            f"searches small_cnn's width only, not model {base.model.name!r}; remove it",
+        )
+
+
 def _suggest(trial: BaseTrial, space: dict[str, Any], name: str, default: Any) -> Any:
     if name not in space:
         return default
@@ -172,10 +185,13 @@ def suggest_config(
     Conditional parameters are only sampled where they matter (each :class:`Param`'s
     ``when``): focal gamma for focal kinds, alpha for ``sigmoid_focal``, class-weight
     mode, power/beta and deferral for weighted kinds, the restart factor and patience
-    when restarts are allowed, the fine-tune LR when there is a fine-tune. Warmup and
+    when restarts are allowed, the fine-tune LR when there is a fine-tune, the width for
+    the small CNN (the only model with one; ``check_space_fits`` rejects it otherwise). Warmup and
     phase are sampled as fractions of the training steps and stored as steps.
     """
     cfg = copy.deepcopy(base)
+    if cfg.model.name == "small_cnn":
+        _draw(trial, space, cfg, "model_width")
     _draw(trial, space, cfg, "lr")
     _draw(trial, space, cfg, "weight_decay")
     _draw_loss(trial, space, cfg)

@@ -12,7 +12,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from search.defaults import DEFAULT_STORAGE
 from search.errors import UsageError
-from search.space import validate_space
+from search.space import check_space_fits, validate_space
 from tricks.config import (
     METRICS,
     ConfigError,
@@ -204,6 +204,7 @@ def parse_study(raw: dict[str, Any]) -> StudySpec:
         grace_epochs=parsed.pruner.grace_epochs,
         warm_start=study.warm_start,
     )
+    check_space_fits(spec.space, base)
     make_sampler(spec)  # fail early on unknown names or bad keyword arguments
     make_pruner(spec)
     return spec

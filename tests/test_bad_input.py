@@ -36,6 +36,10 @@ BAD_STUDY_FILES = [
     (STUDY_HEAD + "[space]\nlosses = ['ce']\n", "space.losses: unknown parameter"),
     (STUDY_HEAD + "[space]\nloss_kind = ['hinge']\n", "space.loss_kind: unknown choice"),
     (STUDY_HEAD + "[space]\nlr = 0.1\n", "space.lr: expected a range"),
+    (
+        STUDY_HEAD + "[model]\nname = 'resnet32'\n[space]\nmodel_width = [16, 32]\n",
+        "space.model_width: searches small_cnn's width only, not model 'resnet32'",
+    ),
     (STUDY_HEAD + "direction = 'minimize'\n", "study.direction: only 'maximize' is supported"),
     (STUDY_HEAD + "warm_start = 'yes'\n", "study.warm_start: expected true or false"),
     ("[study]\nname = ' '\n", "study.name: expected a non-empty string"),

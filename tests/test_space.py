@@ -103,3 +103,15 @@ def test_weight_decay_is_searchable_from_its_schema_entry() -> None:
         )
         study.tell(trial, 0.5)
     assert len(decays) == 5 and all(1e-5 <= d <= 1e-3 for d in decays)
+
+
+def test_model_width_is_searchable_for_the_small_cnn() -> None:
+    spec = load_study_file(QUICKSTART, ["space.model_width=[16, 32]"])
+    trials = sample(spec, 30)
+    widths = {t.params["model_width"] for t in trials}
+    assert len(widths) > 5 and all(16 <= w <= 32 for w in widths)
+    trial = optuna.trial.FixedTrial({**trials[0].params, "model_width": 24})
+    assert suggest_config(trial, spec.space, spec.base, steps_per_epoch=10).model.width == 24
+    # Without the key the width stays the base config's and is not a parameter.
+    plain = sample(load_study_file(QUICKSTART), 5)
+    assert all("model_width" not in t.params for t in plain)

@@ -53,6 +53,23 @@ def test_new_study_starts_with_the_recipes_that_fit(tmp_path: Path) -> None:
     assert (focal.kind, focal.focal_gamma) == ("weighted_focal", 2.0)
 
 
+def recipe_widths(spec, study: optuna.Study) -> set[int]:
+    """The model width of every enqueued recipe, asked for as a worker would."""
+    widths = set()
+    for _ in waiting(study):
+        trial = study.ask()
+        assert "recipe" in trial.user_attrs
+        widths.add(suggest_config(trial, spec.space, spec.base, steps_per_epoch=10).model.width)
+    return widths
+
+
+def test_recipes_keep_the_users_model_width_in_a_width_search(tmp_path: Path) -> None:
+    spec = load_study_file(QUICKSTART, ["model.width=24", "space.model_width=[8, 64]"])
+    assert recipe_widths(spec, open_study(spec, opts(tmp_path))) == {24}
+    narrow = load_study_file(QUICKSTART, ["space.model_width=[32, 64]"])  # base 16: nearest bound
+    assert recipe_widths(narrow, open_study(narrow, opts(tmp_path / "narrow"))) == {32}
+
+
 def test_a_space_without_a_loss_kind_gets_no_recipe_for_it(tmp_path: Path) -> None:
     spec = load_study_file(QUICKSTART, ["space.loss_kind=['ce', 'weighted_ce']"])
     study = open_study(spec, opts(tmp_path))

@@ -79,8 +79,8 @@ class ModelConfig(Section):
     """Network: ``small_cnn``, ``resnet32`` or any ``torchvision.models`` name."""
 
     name: str = Field("small_cnn", description="small_cnn, resnet32 or a torchvision model")
-    width: int = Field(
-        16, ge=1, description="small_cnn's first-block channels (doubled each block)"
+    width: Annotated[int, Search("model_width", "int", 1, 512, when="the model is `small_cnn`")] = (
+        Field(16, ge=1, description="small_cnn's first-block channels (doubled each block)")
     )
 
     @field_validator("name")
