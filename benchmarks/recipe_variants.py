@@ -23,6 +23,10 @@ CNN at twice its width, ``model.width = 32``); the positive control is then 80 e
 Its last variant asks whether capacity lifts the ceiling rather than the speed: width 32
 at 80 epochs, paired with width 16 at 80 epochs, where the narrow CNN has stopped gaining
 (the recipe at 80 + 4 and at 356 + 4 epochs lands within 0.1 point: 88.91, 88.83).
+``--variant NAME`` (repeatable) runs only the named rows, e.g. more seeds for one pair:
+
+    python benchmarks/recipe_variants.py --epochs 40 --seeds 10 --threads 1 \
+        --variant "width 32, 80 epochs" --variant "80 epochs"
 """
 
 from __future__ import annotations
@@ -130,10 +134,13 @@ def run_one(epochs: int, name: str, seed: int) -> dict[str, Any]:
     }
 
 
-def run_all(epochs: int, seeds: int, store: Path) -> None:
-    """Every (variant, seed) not stored and not held by another process; each stored at once."""
+def run_all(epochs: int, seeds: int, store: Path, names: list[str]) -> None:
+    """Every (variant, seed) of ``names`` not stored and not held by another process.
+
+    Each run is stored the moment it finishes.
+    """
     for seed in range(seeds):
-        for name in VARIANTS[epochs]:
+        for name in names:
             path = store / f"{name.replace(' ', '_')}-{seed}.json"
             with claimed(path) as mine:
                 if not mine:
@@ -195,8 +202,19 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="run only this variant (repeatable; default: all), e.g. more seeds for one row",
+    )
     parser.add_argument("--report", action="store_true", help="only tabulate stored runs")
     args = parser.parse_args()
+    names = args.variant or list(VARIANTS[args.epochs])
+    unknown = [n for n in names if n not in VARIANTS[args.epochs]]
+    if unknown:
+        valid = "; ".join(VARIANTS[args.epochs])
+        parser.error(f"--variant: unknown {unknown[0]!r}; valid: {valid}")
     torch.set_num_threads(args.threads)
     # The study file's TPE options (group, constant_liar) are experimental in Optuna 5.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -204,7 +222,7 @@ def main() -> None:
     store = Path(args.out) / name
     store.mkdir(parents=True, exist_ok=True)
     if not args.report:
-        run_all(args.epochs, args.seeds, store)
+        run_all(args.epochs, args.seeds, store, names)
     lines = report(args.epochs, store)
     (Path(args.out) / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
