@@ -186,8 +186,8 @@ def suggest_config(
     ``when``): focal gamma for focal kinds, alpha for ``sigmoid_focal``, class-weight
     mode, power/beta and deferral for weighted kinds, the restart factor and patience
     when restarts are allowed, the fine-tune LR when there is a fine-tune, the width for
-    the small CNN (the only model with one; ``check_space_fits`` rejects it otherwise). Warmup and
-    phase are sampled as fractions of the training steps and stored as steps.
+    the small CNN (the only model with one; ``check_space_fits`` rejects it otherwise).
+    Warmup and phase are sampled as fractions of the training steps and stored as steps.
     """
     cfg = copy.deepcopy(base)
     if cfg.model.name == "small_cnn":
