@@ -120,7 +120,8 @@ def recipe_params(recipe: Recipe, space: dict[str, Any], base: TrickConfig) -> d
             return None
         name, v = _param(key, value)
         params[name] = v
-    for key, value in TRAINING.items():
+    as_typed = {**TRAINING, "model_width": base.model.width}  # the user's own model
+    for key, value in as_typed.items():
         if key not in space:
             continue
         if PARAMS[key].kind == "choice":
@@ -129,9 +130,6 @@ def recipe_params(recipe: Recipe, space: dict[str, Any], base: TrickConfig) -> d
             continue
         low, high = space[key]
         params[key] = type(low)(min(max(value, low), high))
-    if "model_width" in space:  # typed by hand: the user's own model
-        low, high = space["model_width"]
-        params["model_width"] = min(max(base.model.width, low), high)
     return params
 
 

@@ -111,7 +111,7 @@ def check_space_fits(space: dict[str, Any], base: TrickConfig) -> None:
     Raises:
         UsageError: ``model_width`` searched for a model other than ``small_cnn``.
     """
-    if "model_width" in space and base.model.name != "small_cnn":
+    if "model_width" in space and not base.model.has_width:
         _fail(
             "model_width",
             f"searches small_cnn's width only, not model {base.model.name!r}; remove it",
@@ -190,7 +190,7 @@ def suggest_config(
     Warmup and phase are sampled as fractions of the training steps and stored as steps.
     """
     cfg = copy.deepcopy(base)
-    if cfg.model.name == "small_cnn":
+    if cfg.model.has_width:
         _draw(trial, space, cfg, "model_width")
     _draw(trial, space, cfg, "lr")
     _draw(trial, space, cfg, "weight_decay")

@@ -83,6 +83,11 @@ class ModelConfig(Section):
         Field(16, ge=1, description="small_cnn's first-block channels (doubled each block)")
     )
 
+    @property
+    def has_width(self) -> bool:
+        """Whether ``width`` applies: only ``small_cnn`` has a width setting."""
+        return self.name == "small_cnn"
+
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
@@ -260,7 +265,7 @@ class TrickConfig(TrickSections):
     @model_validator(mode="after")
     def _consistent(self) -> TrickConfig:
         default_width = ModelConfig.model_fields["width"].default
-        if self.model.width != default_width and self.model.name != "small_cnn":
+        if self.model.width != default_width and not self.model.has_width:
             raise ValueError(
                 f"model.width: applies to small_cnn only, not {self.model.name!r}; remove it"
             )
