@@ -114,15 +114,15 @@ def row(
     sd = statistics.stdev(diffs)
     control_mean = statistics.fmean(theirs[s]["test"] for s in seeds)
     epochs = statistics.fmean(ours[s]["epochs"] + theirs[s]["epochs"] for s in seeds)
-    rooms = [lead] + [top - control_mean for top in tops]
-    shown = [showing(room, sd, power, epochs * epoch_seconds / 3600) for room in rooms]
+    rooms = [top - control_mean for top in tops]
+    shown = [showing(x, sd, power, epochs * epoch_seconds / 3600) for x in (lead, *rooms)]
     cells = [
         control.label,
         str(len(seeds)),
         f"{lead:+.2f} [{lo:+.2f}, {hi:+.2f}]",
         f"{sd:.2f}",
         f"{control_mean:.2f}",
-        " / ".join(f"{room:+.2f}" for room in rooms[1:]),
+        " / ".join(f"{room:+.2f}" for room in rooms),
         " / ".join(n for n, _ in shown),
         " / ".join(h for _, h in shown),
     ]
