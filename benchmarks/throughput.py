@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 from tricks.config import TrickConfig
-from tricks.data import default_data_root, load_bundle, split_long_tailed
+from tricks.data import DataBundle, default_data_root, load_bundle, split_long_tailed
 from tricks.loop import evaluate
 from tricks.trainer import Trainer
 
@@ -94,13 +94,19 @@ def _autocast(trainer: Trainer):  # type: ignore[no-untyped-def]
     return torch.autocast(trainer.device.type, dtype=trainer.amp_dtype)
 
 
+def _input_shape(trainer: Trainer) -> tuple[int, ...]:
+    """One in-memory training image's shape (the benchmark's data is in memory)."""
+    assert isinstance(trainer.data, DataBundle)
+    return tuple(trainer.data.x_train.shape[1:])
+
+
 def model_flops(trainer: Trainer, n: int, backward: bool) -> float:
     """FLOPs of ``n`` images through the model: forward, or forward + backward."""
     from torch.utils.flop_counter import FlopCounterMode
 
     model = trainer.build_model()
     bs = trainer.config.train.batch_size
-    x = torch.randn(bs, *trainer.data.x_train.shape[1:], device=trainer.device)
+    x = torch.randn(bs, *_input_shape(trainer), device=trainer.device)
     x = x.contiguous(memory_format=trainer.memory_format)
     y = torch.randint(0, trainer.data.num_classes, (bs,), device=trainer.device)
     with FlopCounterMode(display=False) as counter:
@@ -143,7 +149,7 @@ def op_mix_peak(trainer: Trainer, device: str, reps: int = 30) -> dict[str, floa
     ]
     bs = trainer.config.train.batch_size
     with torch.no_grad():
-        model(torch.randn(bs, *trainer.data.x_train.shape[1:], device=device))
+        model(torch.randn(bs, *_input_shape(trainer), device=device))
     for h in hooks:
         h.remove()
     flops = {"forward": 0.0, "backward": 0.0}

@@ -27,6 +27,7 @@ from search.stats import mean_ci95
 from search.storage import artifact_dir, open_storage
 from tricks.ablation import variants
 from tricks.config import TrickConfig
+from tricks.user_code import announce
 
 __all__ = ["CONFIG_ARM", "ablate", "ablation_rows", "companion_name", "table_lines"]
 
@@ -100,6 +101,7 @@ def ablate(
     done = {r.key for r in _runs(companion)}
     todo = [r for r in runs if r.key not in done]
     _print_plan(study, runs, todo, seeds)
+    announce(r.config for r in todo)  # a factory path is code: say what runs
     _train(companion, todo, device, data_dir)
     rows = ablation_rows(companion)
     output = output or Path(f"ablation-{study_name}")
@@ -138,7 +140,7 @@ def _train(companion: optuna.Study, todo: list[Run], device: str, data_dir: str 
     """Train each run and store it as a completed trial of the companion study at once."""
     from tqdm import tqdm
 
-    from tricks.data import load_bundle
+    from tricks.sources import load_data
     from tricks.trainer import Trainer
 
     data: dict[Any, Any] = {}
@@ -151,11 +153,13 @@ def _train(companion: optuna.Study, todo: list[Run], device: str, data_dir: str 
         source_seed = cfg.train.seed - run.seed  # every run trains on the source's data split
         key = (json.dumps(cfg.data.__dict__, sort_keys=True), source_seed)
         if key not in data:
-            data[key] = load_bundle(cfg.data, seed=source_seed, data_dir=data_dir)
+            data[key] = load_data(cfg.data, seed=source_seed, data_dir=data_dir)
         start = time.perf_counter()
         trainer = Trainer(cfg, data[key], device)
         result = trainer.fit()
-        test = trainer.evaluate(result.model, "test")[cfg.train.metric]
+        test = math.nan
+        if trainer.has_test:
+            test = trainer.evaluate(result.model, "test")[cfg.train.metric]
         stored = AblationRun(
             run.source,
             run.arm,

@@ -17,6 +17,7 @@ from search.errors import UsageError
 from search.record import StudyRecord, TrialRecord, or_nan
 from search.storage import open_storage, redact
 from tricks.config import ConfigError, TrickConfig
+from tricks.pretrained import provenance
 
 __all__ = ["best_trials", "export_configs", "load_existing_study", "study_table", "trial_config"]
 
@@ -87,9 +88,11 @@ def trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> TrickC
         },
     }
     try:
-        return TrickConfig.from_dict(raw)
+        config = TrickConfig.from_dict(raw)
     except ConfigError as exc:
         raise UsageError(f"trial {trial.number} holds an invalid trick config: {exc}") from None
+    config.provenance.update(provenance(config))  # factory paths, the weights' SHA-256
+    return config
 
 
 def export_configs(

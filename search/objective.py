@@ -17,9 +17,9 @@ from search.record import TrialWriter
 from search.space import suggest_config
 from search.study_file import StudySpec
 from tricks.config import TrickConfig
-from tricks.data import DataBundle
 from tricks.restart import Decision, RestartEvent, RestartReason
 from tricks.schedules import steps_per_epoch
+from tricks.sources import Data
 from tricks.trainer import EpochEnd, Listener, Trainer, TrainingStopped, TrainResult
 
 __all__ = ["Objective", "TrialOutcome"]
@@ -69,7 +69,7 @@ class Objective:
     def __init__(
         self,
         spec: StudySpec,
-        data: DataBundle,
+        data: Data,
         device: str = "cpu",
         on_epoch: Callable[[int, Any], None] | None = None,
         after_trial: TrialHook | None = None,
@@ -85,7 +85,7 @@ class Objective:
         self.checkpoints = checkpoints
 
     def __call__(self, trial: optuna.Trial) -> float:
-        steps = steps_per_epoch(len(self.data.y_train), self.spec.base.train.batch_size)
+        steps = steps_per_epoch(self.data.n_train, self.spec.base.train.batch_size)
         config = suggest_config(trial, self.spec.space, self.spec.base, steps)
         record = TrialWriter(trial)
         record.config(config.to_dict())

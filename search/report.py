@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -219,7 +220,10 @@ def _best_section(
     if retrain is not None:
         metrics = retrain(config)
         rep.summary["test"] = metrics["test"]
-        lines += _test_lines(rep, best, metrics)
+        if metrics["test"] is None:
+            lines += ["", "The data has no test split: no held-out metrics."]
+        else:
+            lines += _test_lines(rep, best, metrics)
     return [*lines, "", "```toml", config.to_toml().strip(), "```"]
 
 
@@ -367,8 +371,10 @@ def _retrain(
     config: TrickConfig, output: Path, device: str, data_dir: str | None
 ) -> dict[str, Any]:
     """Retrain the best config once, its epoch lines in ``output/train.log``."""
-    from search.commands.train import run_train
+    from search.retrain import run_train
+    from tricks.user_code import announce
 
+    announce([config], sys.stdout)  # a factory path is code: say what runs
     output.mkdir(parents=True, exist_ok=True)
     log = output / "train.log"
     print(f"retraining the best config for its test metrics (log: {log})", flush=True)

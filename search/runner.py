@@ -29,7 +29,14 @@ from search.record import StudyRecord, TrialRecord, TrialWriter
 from search.storage import artifact_dir, open_storage, parse_url, redact, retry_callback
 from search.study_file import StudySpec, make_pruner, make_sampler
 
-__all__ = ["Interrupted", "RunOptions", "finished_count", "open_study", "run_study"]
+__all__ = [
+    "Interrupted",
+    "RepeatedFailure",
+    "RunOptions",
+    "finished_count",
+    "open_study",
+    "run_study",
+]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
@@ -37,6 +44,14 @@ TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
 class Interrupted(Exception):
     """SIGINT or SIGTERM arrived; the running trial is marked failed and the run stops."""
+
+
+class RepeatedFailure(RuntimeError):
+    """Trial after trial failed in this process: a broken setup, not one unlucky trial."""
+
+
+#: Failed trials in a row after which a worker stops (FAIL does not count toward the total).
+MAX_FAILURES_IN_A_ROW = 3
 
 
 @dataclass
@@ -295,16 +310,21 @@ def _work(
     interrupts: _Interrupts,
 ) -> None:
     """Claim and run trials until the study is full or this run's timeout has passed."""
-    start = time.monotonic()
+    start, failures = time.monotonic(), 0
     while not opts.timeout or time.monotonic() - start < opts.timeout:
         interrupts.check()
         trial = _claim(study, opts)
         if trial is None:
             return
         TrialWriter(trial).worker(f"{os.uname().nodename}:{os.getpid()}")
-        _run_one(study, trial, objective, interrupts)
+        failure = _run_one(study, trial, objective, interrupts)
+        failures = failures + 1 if failure else 0
         trials = study.get_trials(deepcopy=False)  # one read serves both
         progress.trial(trials[trial.number], sum(t.state in FINISHED for t in trials))
+        if failures >= MAX_FAILURES_IN_A_ROW:
+            raise RepeatedFailure(
+                f"{failures} trials in a row failed, the last with {failure}; stopping"
+            )
     interrupts.check()
 
 
@@ -321,11 +341,13 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         UsageError: Bad storage or data, before anything is written.
         Interrupted: On SIGINT or SIGTERM.
     """
-    from tricks.data import load_bundle
+    from tricks.models import model_from_config
+    from tricks.sources import load_data
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say more, once
     if data is None:
-        data = load_bundle(spec.base.data, seed=spec.base.train.seed, data_dir=opts.data_dir)
+        data = load_data(spec.base.data, seed=spec.base.train.seed, data_dir=opts.data_dir)
+    model_from_config(spec.base.model, data.in_channels, data.num_classes)  # fails here, once
     study = open_study(spec, opts)
     if finished_count(study) >= opts.n_trials:
         return study
@@ -368,8 +390,12 @@ def _interruptible(objective: Objective, trial: optuna.Trial, interrupts: _Inter
 
 def _run_one(
     study: optuna.Study, trial: optuna.Trial, objective: Objective, interrupts: _Interrupts
-) -> None:
-    """Run the objective on one claimed trial and tell the study how it ended."""
+) -> str | None:
+    """Run the objective on one claimed trial and tell the study how it ended.
+
+    Returns:
+        The reason the trial failed, or None when it completed or was pruned.
+    """
     with heartbeat(study, trial):
         try:
             value = _interruptible(objective, trial, interrupts)
@@ -381,8 +407,21 @@ def _run_one(
             retry_callback()(study, frozen)  # the rerun continues it from its checkpoint
             raise
         except Exception as exc:  # OOM, a data error...: record it, keep the study going
-            TrialWriter(trial).failed(f"{type(exc).__name__}: {exc}")
+            reason = _reason(exc)
+            TrialWriter(trial).failed(reason)
             study.tell(trial, state=TrialState.FAIL)
-            print(f"trial {trial.number} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"trial {trial.number} failed: {reason}", file=sys.stderr)
+            return reason
         else:
             study.tell(trial, value)
+    return None
+
+
+def _reason(exc: Exception) -> str:
+    """A failed trial's reason: the user's config error as its one line, else type and text."""
+    from tricks.config import ConfigError
+    from tricks.data import DataError
+
+    if isinstance(exc, ConfigError | DataError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

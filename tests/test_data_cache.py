@@ -45,7 +45,11 @@ def test_second_load_comes_from_the_cache(fake_root: Path) -> None:
         assert torch.equal(getattr(first, name), getattr(second, name))
     assert (first.classes, first.mean, first.std) == (second.classes, second.mean, second.std)
     info = bundle_info(cfg, seed=1)
-    assert info == {"classes": first.classes, "class_counts": first.class_counts}
+    assert info == {
+        "classes": first.classes,
+        "class_counts": first.class_counts,
+        "in_channels": first.in_channels,
+    }
 
 
 def test_a_changed_config_or_source_never_reuses_a_stale_entry(fake_root: Path) -> None:

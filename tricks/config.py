@@ -40,6 +40,7 @@ __all__ = [
     "TrickConfig",
     "TrickSections",
     "apply_overrides",
+    "is_weights_name",
     "parse_override",
     "read_toml",
 ]
@@ -63,6 +64,14 @@ class ConfigError(ValueError):
     """A config value is missing, unknown, of the wrong type or out of range; names the key."""
 
 
+def _check_import_path(path: str) -> str:
+    """A ``"package.module:attribute"`` path (or empty); its import is checked where it is used."""
+    module, sep, attr = path.partition(":")
+    if path and (not sep or not module or not attr):
+        raise ValueError(f"expected 'package.module:function', got {path!r}")
+    return path
+
+
 class DataConfig(Section):
     """Dataset and its long-tailed profile."""
 
@@ -73,6 +82,25 @@ class DataConfig(Section):
     val_per_class: int = Field(500, ge=1, description="validation images per class")
     test_per_class: int = Field(0, ge=0, description="test images per class (0 = all)")
     image_size: int = Field(32, ge=8, description="side of the images (image_folder only)")
+    factory: str = Field(
+        "", description="your `pkg.module:function(split, augment, **kwargs)` -> Dataset"
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of `data.factory`"
+    )
+    loader_workers: int = Field(
+        -1, ge=-1, description="DataLoader worker processes of streamed data (-1 = auto)"
+    )
+
+    @property
+    def streamed(self) -> bool:
+        """Whether batches come through a ``DataLoader`` (factory data, image folders)."""
+        return bool(self.factory) or self.dataset == "image_folder"
+
+    @field_validator("factory")
+    @classmethod
+    def _factory_path(cls, path: str) -> str:
+        return _check_import_path(path)
 
 
 class ModelConfig(Section):
@@ -83,10 +111,25 @@ class ModelConfig(Section):
         Field(16, ge=1, description="small_cnn's first-block channels (doubled each block)")
     )
 
+    factory: str = Field(
+        "", description="your `pkg.module:function(num_classes, **kwargs)` -> nn.Module"
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of `model.factory`"
+    )
+    weights: str = Field(
+        "", description="pretrained weights: a state-dict file, or a torchvision weights name"
+    )
+
     @property
     def has_width(self) -> bool:
         """Whether ``width`` applies: only ``small_cnn`` has a width setting."""
-        return self.name == "small_cnn"
+        return self.name == "small_cnn" and not self.factory
+
+    @field_validator("factory")
+    @classmethod
+    def _factory_path(cls, path: str) -> str:
+        return _check_import_path(path)
 
     @field_validator("name")
     @classmethod
@@ -266,8 +309,13 @@ class TrickConfig(TrickSections):
     def _consistent(self) -> TrickConfig:
         default_width = ModelConfig.model_fields["width"].default
         if self.model.width != default_width and not self.model.has_width:
+            which = f"factory {self.model.factory!r}" if self.model.factory else self.model.name
+            raise ValueError(f"model.width: applies to small_cnn only, not {which!r}; remove it")
+        named = is_weights_name(self.model.weights)
+        if named and (self.model.factory or self.model.name in ("small_cnn", "resnet32")):
             raise ValueError(
-                f"model.width: applies to small_cnn only, not {self.model.name!r}; remove it"
+                f"model.weights: {self.model.weights!r} names torchvision weights, which only "
+                "torchvision models have; give a state-dict file for this model"
             )
         s = self.schedule
         if s.phase_steps and s.phase_steps <= s.warmup_steps:
@@ -354,6 +402,11 @@ class TrickConfig(TrickSections):
             return cls.from_dict(raw)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+
+
+def is_weights_name(weights: str) -> bool:
+    """Whether ``model.weights`` names torchvision weights (``DEFAULT``, ``IMAGENET1K_V1``)."""
+    return bool(weights) and weights.replace("_", "").isalnum() and weights.upper() == weights
 
 
 def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:

@@ -65,6 +65,10 @@ class DataBundle:
         return int(self.x_train.shape[1])
 
     @property
+    def n_train(self) -> int:
+        return len(self.y_train)
+
+    @property
     def class_counts(self) -> list[int]:
         return torch.bincount(self.y_train, minlength=self.num_classes).tolist()
 
@@ -319,7 +323,7 @@ def bundle_info(cfg: DataConfig, seed: int = 0, data_dir: str | None = None) -> 
     return dict(json.loads(info.read_text()))
 
 
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: the info JSON holds in_channels
 
 
 def cache_path(cfg: DataConfig, seed: int, data_dir: str) -> Path:
@@ -357,7 +361,11 @@ def _write_cached(path: Path, bundle: DataBundle) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save({**tensors, **meta}, tmp)
     tmp.replace(path)
-    info = {"classes": bundle.classes, "class_counts": bundle.class_counts}
+    info = {
+        "classes": bundle.classes,
+        "class_counts": bundle.class_counts,
+        "in_channels": bundle.in_channels,
+    }
     tmp.write_text(json.dumps(info))
     tmp.replace(path.with_suffix(".json"))
 

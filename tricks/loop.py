@@ -47,7 +47,7 @@ def train_one_epoch(
     total: Tensor | None = None
     count = 0
     for step, (x, y) in enumerate(batches, start=1):
-        with _autocast(x.device, amp_dtype):
+        with _autocast(y.device, amp_dtype):
             loss = loss_fn(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

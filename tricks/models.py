@@ -7,7 +7,16 @@ from functools import cache
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ResNet32", "SmallCNN", "build_model", "memory_format_for", "model_names"]
+from tricks.config import ConfigError, ModelConfig, is_weights_name
+
+__all__ = [
+    "ResNet32",
+    "SmallCNN",
+    "build_model",
+    "memory_format_for",
+    "model_from_config",
+    "model_names",
+]
 
 
 class SmallCNN(nn.Module):
@@ -123,17 +132,14 @@ def build_model(name: str, in_channels: int, num_classes: int, width: int = 16) 
     )
 
 
-def memory_format_for(
-    name: str, in_channels: int, num_classes: int, setting: str = "auto"
-) -> torch.memory_format:
-    """The memory format to train and evaluate model ``name`` in.
+def memory_format_for(model: nn.Module, setting: str = "auto") -> torch.memory_format:
+    """The memory format to train and evaluate ``model`` in.
 
-    ``"auto"`` picks channels-last (NHWC) for any model with a 2-d convolution:
+    ``"auto"`` picks channels-last (NHWC) for any model holding a 2-d convolution:
     oneDNN's convolutions on x86 CPUs and cuDNN's tensor-core kernels on NVIDIA
     GPUs run fastest in it (measured 1.5-1.7x per training step for the small CNN
     on two CPU cores; see ``benchmarks/throughput.py``). ``"contiguous"`` keeps
-    NCHW, ``"channels_last"`` forces NHWC. The model is built on the meta device
-    to look, so no memory is allocated.
+    NCHW, ``"channels_last"`` forces NHWC. Only 4-d inputs are ever reformatted.
 
     Raises:
         ValueError: An unknown ``setting``.
@@ -146,7 +152,61 @@ def memory_format_for(
         raise ValueError(
             f"unknown memory format {setting!r}; valid: auto, channels_last, contiguous"
         )
-    with torch.device("meta"):
-        model = build_model(name, in_channels, num_classes)
     convolutional = any(isinstance(m, nn.Conv2d) for m in model.modules())
     return torch.channels_last if convolutional else torch.contiguous_format
+
+
+def model_from_config(cfg: ModelConfig, in_channels: int, num_classes: int) -> nn.Module:
+    """The network ``[model]`` describes, with its pretrained weights loaded (on the CPU).
+
+    ``model.factory`` is the user's ``function(num_classes=C, **model.kwargs)``; otherwise a
+    built-in or torchvision model by ``model.name``. ``model.weights`` is a state-dict
+    file or, for torchvision models, a weights name (:mod:`tricks.pretrained`).
+
+    Raises:
+        ConfigError: The factory does not import, raises or returns no ``nn.Module``; the
+            weights are missing or do not fit. The message names the key.
+    """
+    if cfg.factory:
+        from tricks.user_code import resolve_callable
+
+        factory = resolve_callable(cfg.factory, "model.factory")
+        try:
+            model = factory(num_classes=num_classes, **cfg.kwargs)
+        except Exception as exc:
+            raise ConfigError(
+                f"model.factory: {cfg.factory}(num_classes={num_classes}, **model.kwargs) "
+                f"raised {type(exc).__name__}: {exc}"
+            ) from None
+        if not isinstance(model, nn.Module):
+            raise ConfigError(
+                f"model.factory: {cfg.factory} returned a {type(model).__name__}, "
+                "not a torch.nn.Module"
+            )
+    elif in_channels < 1:
+        raise ConfigError(
+            f"model.name: {cfg.name} takes images (C x H x W) and the data's inputs are not; "
+            "name your own model with model.factory"
+        )
+    else:
+        model = build_model(cfg.name, in_channels, num_classes, cfg.width)
+    if cfg.weights:
+        _load_weights(model, cfg)
+    return model
+
+
+def _load_weights(model: nn.Module, cfg: ModelConfig) -> None:
+    from tricks.pretrained import (
+        load_pretrained,
+        read_state_dict,
+        report_once,
+        torchvision_state_dict,
+    )
+
+    target = model.model if isinstance(model, _GrayToRGB) else model
+    if is_weights_name(cfg.weights):
+        state = torchvision_state_dict(cfg.name, cfg.weights)
+        report = load_pretrained(target, state, f"{cfg.name} {cfg.weights}")
+    else:
+        report = load_pretrained(target, read_state_dict(cfg.weights), cfg.weights)
+    report_once(report)

@@ -15,14 +15,16 @@ from torch import Tensor, nn
 
 from tricks.augment import normalize, random_crop_flip
 from tricks.config import TrickConfig
-from tricks.data import DataBundle
+from tricks.data import DataBundle, DataError
 from tricks.factory import build_loss, build_optimizer
 from tricks.finetune import FinetuneResult, no_aug_finetune
 from tricks.loop import evaluate, train_one_epoch
 from tricks.metrics import without_confusion
-from tricks.models import build_model, memory_format_for
+from tricks.models import build_model, memory_format_for, model_from_config
 from tricks.restart import Decision, RestartController, RestartEvent
 from tricks.schedules import ScheduleLR, steps_per_epoch
+from tricks.sources import Data
+from tricks.streaming import StreamData, iterate
 
 __all__ = [
     "Checkpoint",
@@ -81,38 +83,57 @@ class TrainResult:
 
 
 class Trainer:
-    """Holds one run's data on the device and runs the phases of a trick config.
+    """Runs the phases of a trick config on one run's data.
 
-    Data stays in memory as uint8 tensors on ``device``; each batch is augmented
-    (random crop with padding, flip) and normalised on the device, in the memory
-    format of :func:`tricks.models.memory_format_for` (channels-last for
-    convolutional models unless ``train.memory_format = "contiguous"``). On CUDA
-    the training forward pass runs under bfloat16 autocast; evaluation always runs
-    in float32, so argmax ties are not decided by rounding.
+    The built-in datasets stay in memory as uint8 tensors on ``device``; streamed data
+    (the user's Datasets, image folders; :mod:`tricks.streaming`) comes through
+    DataLoaders. uint8 images are augmented (random crop with padding, flip) and
+    normalised on the device a whole batch at a time; the user's data arrives as the
+    user's transforms made it. 4-d inputs are put in the memory format of
+    :func:`tricks.models.memory_format_for` (channels-last for convolutional models
+    unless ``train.memory_format = "contiguous"``). On CUDA the training forward pass
+    runs under bfloat16 autocast; evaluation always runs in float32, so argmax ties are
+    not decided by rounding.
     """
 
-    def __init__(
-        self, config: TrickConfig, data: DataBundle, device: str | torch.device = "cpu"
-    ) -> None:
+    def __init__(self, config: TrickConfig, data: Data, device: str | torch.device = "cpu") -> None:
         config.check()
         self.config = config
         self.device = torch.device(device)
-        self.data = data.to(self.device)
-        self.mean = torch.tensor(data.mean, device=self.device)
-        self.std = torch.tensor(data.std, device=self.device)
+        self.data: Data = data.to(self.device) if isinstance(data, DataBundle) else data
+        self.norm: tuple[Tensor, Tensor] | None = None
+        if data.mean is not None and data.std is not None:
+            self.norm = (
+                torch.tensor(data.mean, device=self.device),
+                torch.tensor(data.std, device=self.device),
+            )
         self.amp_dtype = torch.bfloat16 if self.device.type == "cuda" else None
-        self.memory_format = memory_format_for(
-            config.model.name, data.in_channels, data.num_classes, config.train.memory_format
-        )
+        self.memory_format = torch.contiguous_format
+        if not config.model.factory:  # a built-in model's layout is known before it is built
+            with torch.device("meta"):
+                self._choose_layout(build_model(config.model.name, 3, data.num_classes))
         self.gen = torch.Generator(self.device).manual_seed(config.train.seed)
-        self.steps_per_epoch = steps_per_epoch(len(self.data.y_train), config.train.batch_size)
+        self.loader_gen = torch.Generator().manual_seed(config.train.seed)  # DataLoader order
+        self._loaders: dict[tuple[str, bool], Any] = {}
+        self.steps_per_epoch = steps_per_epoch(data.n_train, config.train.batch_size)
+
+    def _choose_layout(self, model: nn.Module) -> None:
+        self.memory_format = memory_format_for(model, self.config.train.memory_format)
 
     # -- batches ---------------------------------------------------------------------------
-    def _prepare(self, x: Tensor) -> Tensor:
-        return normalize(x, self.mean, self.std).contiguous(memory_format=self.memory_format)
+    def _prepare(self, x: Any) -> Any:
+        """Normalise uint8 images; put 4-d inputs in the model's memory format."""
+        if self.norm is not None:
+            x = normalize(x, *self.norm)
+        if isinstance(x, Tensor) and x.dim() == 4:
+            x = x.contiguous(memory_format=self.memory_format)
+        return x
 
-    def batches(self, augment: bool) -> Iterator[tuple[Tensor, Tensor]]:
-        """One shuffled epoch of normalised training batches."""
+    def batches(self, augment: bool) -> Iterator[tuple[Any, Tensor]]:
+        """One shuffled epoch of training batches, ready for the model."""
+        if isinstance(self.data, StreamData):
+            yield from self._streamed("train", augment, shuffle=True)
+            return
         cfg = self.config.train
         x_all, y_all = self.data.x_train, self.data.y_train
         order = torch.randperm(len(y_all), device=self.device, generator=self.gen)
@@ -123,9 +144,28 @@ class Trainer:
                 x = random_crop_flip(x, cfg.crop_padding, cfg.flip, self.gen)
             yield self._prepare(x), y_all[idx]
 
+    def _streamed(
+        self, split: str, augment: bool, shuffle: bool, batch_size: int | None = None
+    ) -> Iterator[tuple[Any, Tensor]]:
+        """Batches of a streamed split through its (cached, persistent) DataLoader."""
+        assert isinstance(self.data, StreamData)
+        key = (split, augment)
+        if key not in self._loaders:
+            dataset = self.data.split(split, augment)
+            if dataset is None:
+                raise DataError(f"the data has no {split!r} split")
+            size = batch_size or self.config.train.batch_size
+            gen = self.loader_gen if shuffle else None
+            self._loaders[key] = self.data.loader(dataset, size, self.device, gen)
+        cfg = self.config.train
+        for x, y in iterate(self._loaders[key], self.device):
+            if augment and self.data.device_augment:
+                x = random_crop_flip(x, cfg.crop_padding, cfg.flip, self.gen)
+            yield self._prepare(x), y
+
     def eval_batches(
         self, split: str, batch_size: int | None = None
-    ) -> Iterator[tuple[Tensor, Tensor]]:
+    ) -> Iterator[tuple[Any, Tensor]]:
         """Batches of ``split`` in order; by default 4096 on a GPU, 128 on a CPU.
 
         On two CPU cores small batches evaluate fastest (they stay in cache: 0.17-0.23 s
@@ -134,22 +174,29 @@ class Trainer:
         """
         if batch_size is None:
             batch_size = 4096 if self.device.type == "cuda" else 128
+        if isinstance(self.data, StreamData):
+            yield from self._streamed(split, False, shuffle=False, batch_size=batch_size)
+            return
         x_all, y_all = getattr(self.data, f"x_{split}"), getattr(self.data, f"y_{split}")
         for start in range(0, len(y_all), batch_size):
             end = start + batch_size
             yield self._prepare(x_all[start:end]), y_all[start:end]
+
+    @property
+    def has_test(self) -> bool:
+        """Whether the data has a test split (streamed data may not)."""
+        return not isinstance(self.data, StreamData) or self.data.test is not None
 
     def evaluate(self, model: nn.Module, split: str = "val") -> dict[str, Any]:
         """Metrics of ``model`` on ``split``, computed in float32 on every device."""
         return evaluate(model, self.eval_batches(split), self.data.num_classes)
 
     def build_model(self) -> nn.Module:
-        """A freshly initialised network of the config, on the device, in the chosen layout."""
+        """The config's network (fresh, or from its pretrained weights), on the device."""
         cfg = self.config
         torch.manual_seed(cfg.train.seed)
-        model = build_model(
-            cfg.model.name, self.data.in_channels, self.data.num_classes, cfg.model.width
-        )
+        model = model_from_config(cfg.model, self.data.in_channels, self.data.num_classes)
+        self._choose_layout(model)
         return model.to(self.device).to(memory_format=self.memory_format)
 
     # -- schedule --------------------------------------------------------------------------
@@ -300,6 +347,7 @@ class Trainer:
             "metrics": state.metrics,
             "history": [dataclasses.asdict(e) for e in state.history],
             "generator": self.gen.get_state(),
+            "loader_generator": self.loader_gen.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
 
@@ -317,6 +365,8 @@ class Trainer:
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict({**scheduler.state_dict(), **saved["scheduler"]})
         self.gen.set_state(saved["generator"])
+        if "loader_generator" in saved:
+            self.loader_gen.set_state(saved["loader_generator"])
         torch.set_rng_state(saved["torch_rng"])
         return optimizer, scheduler
 
@@ -397,7 +447,7 @@ def _controller(cfg: TrickConfig) -> RestartController:
 
 def train(
     config: TrickConfig,
-    data: DataBundle,
+    data: Data,
     device: str | torch.device = "cpu",
     listener: Listener | None = None,
 ) -> TrainResult:

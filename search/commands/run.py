@@ -6,6 +6,7 @@ import argparse
 import os
 import shlex
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search.commands.options import add_data_options, add_overrides, add_storage, storage_url
@@ -108,12 +109,14 @@ def _options(args: argparse.Namespace, spec: StudySpec, worker: str) -> RunOptio
 
 def command(args: argparse.Namespace) -> int:
     from search.study_file import load_study_file
+    from tricks.user_code import add_search_dir
 
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
     spec = load_study_file(args.study_file, overrides)
     _check(args)
+    add_search_dir(Path(args.study_file).parent)  # factory modules next to the study file
     worker = os.environ.get(ENV_WORKER, "")
     if worker:
         args.workers = 1  # a worker never spawns workers of its own
@@ -135,11 +138,13 @@ def _run_workers(
 ) -> tuple[optuna.Study | None, int]:
     from search.runner import open_study
     from search.workers import spawn_workers
-    from tricks.data import bundle_info
+    from tricks.models import model_from_config
+    from tricks.sources import data_info
 
-    # Fail on bad data or storage here, once, before any worker starts; this fills
-    # the prepared-data cache, so the workers load tensors, and reads only metadata.
-    info = bundle_info(spec.base.data, seed=spec.base.train.seed, data_dir=args.data_dir)
+    # Fail on bad data, model or storage here, once, before any worker starts; this
+    # fills the prepared-data cache, so the workers load tensors, and reads only metadata.
+    info = data_info(spec.base.data, seed=spec.base.train.seed, data_dir=args.data_dir)
+    model_from_config(spec.base.model, info["in_channels"], len(info["classes"]))
     study = open_study(spec, opts)
     code = spawn_workers(args.argv, args.workers, args.device)
     if opts.dashboard:
@@ -155,10 +160,13 @@ def _run_workers(
 def _run_here(
     args: argparse.Namespace, spec: StudySpec, opts: RunOptions
 ) -> tuple[optuna.Study | None, int]:
-    from search.runner import Interrupted, run_study
+    from search.runner import Interrupted, RepeatedFailure, run_study
 
     try:
         return run_study(spec, opts), 0
+    except RepeatedFailure as exc:
+        print(f"tricksearch: {exc}", file=sys.stderr)
+        return None, 1
     except Interrupted as exc:
         print(
             f"tricksearch: interrupted by {exc}: the running trial is marked failed, "

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from search.commands.options import add_data_options, add_overrides
 from search.errors import UsageError
@@ -15,7 +13,7 @@ from search.errors import UsageError
 if TYPE_CHECKING:
     from tricks.config import TrickConfig
 
-__all__ = ["add_parser", "load_trick_config", "run_train"]
+__all__ = ["add_parser", "load_trick_config"]
 
 
 def add_parser(sub: Any) -> None:
@@ -37,9 +35,12 @@ def add_parser(sub: Any) -> None:
 
 def command(args: argparse.Namespace) -> int:
     from search.device import resolve_device
+    from search.retrain import run_train
+    from tricks.user_code import add_search_dir
 
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {args.epochs}")
+    add_search_dir(Path(args.config).parent)  # factory modules next to the config file
     config = load_trick_config(args.config, args.overrides)
     if args.epochs is not None and args.epochs != config.train.epochs:
         dropped = len(config.restart.replay)
@@ -52,10 +53,11 @@ def command(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     output = Path(args.output or Path("runs") / Path(args.config).stem)
     metrics = run_train(config, output, device, args.data_dir)
+    test = metrics["test"]
     print(
         f"{config.train.metric}: val {metrics['value']:.4f} "
         f"(before fine-tune {metrics['pre_finetune_value']:.4f}), "
-        f"test {metrics['test'][config.train.metric]:.4f}"
+        + (f"test {test[config.train.metric]:.4f}" if test else "no test split")
     )
     print(f"wrote {output / 'metrics.json'}, {output / 'model.pt'}, {output / 'config.toml'}")
     return 0
@@ -74,76 +76,3 @@ def load_trick_config(path: str, overrides: list[str]) -> TrickConfig:
         return TrickConfig.from_dict(apply_overrides(raw, overrides))
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-
-
-def _printer(stream: TextIO) -> Any:
-    from tricks.finetune import FinetuneResult
-    from tricks.restart import RestartEvent
-    from tricks.trainer import EpochEnd
-
-    def listen(event: object) -> None:
-        if isinstance(event, EpochEnd):
-            line = (
-                f"epoch {event.epoch:3d} [{event.phase:8s}] loss {event.train_loss:.4f} "
-                f"lr {event.lr:.2e} val {event.value:.4f} ({event.seconds:.1f}s)"
-            )
-        elif isinstance(event, RestartEvent):
-            line = (
-                f"  restart at epoch {event.epoch} ({event.reason}): "
-                f"lr {event.lr_before:.2e} -> {event.lr_after:.2e}"
-            )
-        elif isinstance(event, FinetuneResult):
-            line = (
-                f"  no-aug fine-tune: {event.before:.4f} -> {event.after:.4f} ({event.gain:+.4f})"
-            )
-        else:
-            return
-        print(line, file=stream, flush=True)
-
-    return listen
-
-
-def run_train(
-    config: TrickConfig,
-    output: Path,
-    device: str,
-    data_dir: str | None,
-    stream: TextIO | None = None,
-) -> dict[str, Any]:
-    """Train, evaluate on val and test; write ``metrics.json``, ``model.pt`` and ``config.toml``.
-
-    Progress lines go to ``stream`` (standard output when None).
-    """
-    import torch
-
-    from tricks.data import load_bundle
-    from tricks.trainer import Trainer
-
-    start, stream = time.perf_counter(), stream or sys.stdout
-    data = load_bundle(config.data, seed=config.train.seed, data_dir=data_dir)
-    print(
-        f"{config.data.dataset}: {len(data.y_train)} train images {data.class_counts}, "
-        f"{len(data.y_val)} val, {len(data.y_test)} test; device {device}",
-        file=stream,
-        flush=True,
-    )
-    trainer = Trainer(config, data, device)
-    result = trainer.fit(_printer(stream))
-    test = trainer.evaluate(result.model, "test")
-    output.mkdir(parents=True, exist_ok=True)
-    metrics = {
-        "metric": config.train.metric,
-        "value": result.value,
-        "pre_finetune_value": result.pre_finetune_value,
-        "val": result.metrics,
-        "test": test,
-        "classes": data.classes,
-        "class_counts": data.class_counts,
-        "restarts": [e.to_dict() for e in result.restarts],
-        "history": [vars(e) for e in result.history],
-        "seconds": time.perf_counter() - start,
-    }
-    (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    torch.save(result.model.state_dict(), output / "model.pt")
-    config.save(output / "config.toml")
-    return metrics

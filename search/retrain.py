@@ -1,0 +1,95 @@
+"""Train one trick config to the end and write what a user keeps: metrics, weights, config.
+
+Shared by ``tricksearch train`` and ``report`` (which retrains the best config for its
+test metrics).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from tricks.config import TrickConfig
+
+__all__ = ["run_train"]
+
+
+def _printer(stream: TextIO) -> Any:
+    from tricks.finetune import FinetuneResult
+    from tricks.restart import RestartEvent
+    from tricks.trainer import EpochEnd
+
+    def listen(event: object) -> None:
+        if isinstance(event, EpochEnd):
+            line = (
+                f"epoch {event.epoch:3d} [{event.phase:8s}] loss {event.train_loss:.4f} "
+                f"lr {event.lr:.2e} val {event.value:.4f} ({event.seconds:.1f}s)"
+            )
+        elif isinstance(event, RestartEvent):
+            line = (
+                f"  restart at epoch {event.epoch} ({event.reason}): "
+                f"lr {event.lr_before:.2e} -> {event.lr_after:.2e}"
+            )
+        elif isinstance(event, FinetuneResult):
+            line = (
+                f"  no-aug fine-tune: {event.before:.4f} -> {event.after:.4f} ({event.gain:+.4f})"
+            )
+        else:
+            return
+        print(line, file=stream, flush=True)
+
+    return listen
+
+
+def run_train(
+    config: TrickConfig,
+    output: Path,
+    device: str,
+    data_dir: str | None,
+    stream: TextIO | None = None,
+) -> dict[str, Any]:
+    """Train, evaluate on val and test; write ``metrics.json``, ``model.pt`` and ``config.toml``.
+
+    Progress lines go to ``stream`` (standard output when None).
+    """
+    import torch
+
+    from tricks.pretrained import check_provenance
+    from tricks.sources import load_data
+    from tricks.trainer import Trainer
+
+    start, stream = time.perf_counter(), stream or sys.stdout
+    check_provenance(config)
+    data = load_data(config.data, seed=config.train.seed, data_dir=data_dir)
+    source = config.data.factory or config.data.dataset
+    print(
+        f"{source}: {data.n_train} training examples {data.class_counts}; device {device}",
+        file=stream,
+        flush=True,
+    )
+    trainer = Trainer(config, data, device)
+    result = trainer.fit(_printer(stream))
+    test = trainer.evaluate(result.model, "test") if trainer.has_test else None
+    output.mkdir(parents=True, exist_ok=True)
+    metrics = {
+        "metric": config.train.metric,
+        "value": result.value,
+        "pre_finetune_value": result.pre_finetune_value,
+        "val": result.metrics,
+        "test": test,
+        "classes": data.classes,
+        "class_counts": data.class_counts,
+        "restarts": [e.to_dict() for e in result.restarts],
+        "history": [vars(e) for e in result.history],
+        "seconds": time.perf_counter() - start,
+    }
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    # CPU tensors: torch.load(..., weights_only=True) opens it on a machine without the GPU.
+    cpu_state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
+    torch.save(cpu_state, output / "model.pt")
+    config.save(output / "config.toml")
+    return metrics
