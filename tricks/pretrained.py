@@ -9,7 +9,9 @@ features in deep neural networks?", NeurIPS 2014).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +110,9 @@ def torchvision_state_dict(model_name: str, weights_name: str) -> dict[str, Tens
         )
     weights = enum.DEFAULT if weights_name == "DEFAULT" else enum[weights_name]
     try:
-        return dict(weights.get_state_dict(progress=False))
+        quiet = io.StringIO()  # torch.hub's "Downloading: ..." line: the error below says more
+        with contextlib.redirect_stderr(quiet), contextlib.redirect_stdout(quiet):
+            return dict(weights.get_state_dict(progress=False))
     except Exception as exc:
         cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
         raise ConfigError(
