@@ -5,9 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from tricks.config import DataConfig
+from tricks.config import DataConfig, TrickConfig
 from tricks.data import DataError, load_bundle
 from tricks.models import ResNet32, build_model
+from tricks.sources import load_data
+from tricks.streaming import StreamData
+from tricks.trainer import Trainer
 
 
 @pytest.mark.parametrize(
@@ -33,16 +36,20 @@ def test_unknown_model_lists_the_valid_ones() -> None:
         build_model("resnet9000", 3, 10)
 
 
-def test_image_folder_loads_a_users_own_imbalanced_images(tmp_path: Path) -> None:
+def _image_folder(root: Path, splits: dict[str, dict[str, int]]) -> None:
     from PIL import Image
 
-    for split, counts in (("train", {"cat": 12, "dog": 5}), ("test", {"cat": 3, "dog": 3})):
+    for split, counts in splits.items():
         for cls, n in counts.items():
-            folder = tmp_path / split / cls
+            folder = root / split / cls
             folder.mkdir(parents=True)
             for i in range(n):
                 color = (200, 10, 10) if cls == "cat" else (10, 10, 200)
                 Image.new("RGB", (20 + i, 24), color).save(folder / f"{i}.png")
+
+
+def test_image_folder_streams_a_users_own_imbalanced_images(tmp_path: Path) -> None:
+    _image_folder(tmp_path, {"train": {"cat": 12, "dog": 5}, "test": {"cat": 3, "dog": 3}})
     cfg = DataConfig(
         dataset="image_folder",
         data_dir=str(tmp_path),
@@ -50,15 +57,39 @@ def test_image_folder_loads_a_users_own_imbalanced_images(tmp_path: Path) -> Non
         imbalance_ratio=1.0,
         val_per_class=2,
     )
-    data = load_bundle(cfg)
+    data = load_data(cfg)
+    assert isinstance(data, StreamData) and data.device_augment  # read from disk per batch
     assert data.classes == ["cat", "dog"]
     assert data.class_counts == [10, 3]  # the imbalance is kept
-    assert data.x_train.shape[1:] == (3, 16, 16) and data.x_train.dtype == torch.uint8
-    assert len(data.y_test) == 6
+    x, _ = data.train[0]
+    assert x.shape == (3, 16, 16) and x.dtype == torch.uint8
+    assert len(data.test) == 6 and len(data.val) == 4
+
+
+def test_an_image_folder_without_test_trains_without_a_test_metric(tmp_path: Path) -> None:
+    _image_folder(tmp_path, {"train": {"cat": 12, "dog": 5}})
+    config = TrickConfig.from_dict(
+        {
+            "data": {
+                "dataset": "image_folder",
+                "data_dir": str(tmp_path),
+                "image_size": 16,
+                "imbalance_ratio": 1.0,
+                "val_per_class": 2,
+                "loader_workers": 0,
+            },
+            "train": {"epochs": 1, "batch_size": 4},
+            "finetune": {"epochs": 1},
+        }
+    )
+    trainer = Trainer(config, load_data(config.data))
+    result = trainer.fit()
+    assert not trainer.has_test
+    assert 0 <= result.value <= 1 and len(result.history) == 2
 
 
 def test_missing_cifar_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"cifar10 not found in .*cifar-10-batches-py"):
         load_bundle(DataConfig(dataset="cifar10", data_dir=str(tmp_path)))
-    with pytest.raises(DataError, match=r"image_folder needs --data-dir with train/ and test/"):
-        load_bundle(DataConfig(dataset="image_folder", data_dir=str(tmp_path)))
+    with pytest.raises(DataError, match=r"image_folder needs --data-dir with train/ class"):
+        load_data(DataConfig(dataset="image_folder", data_dir=str(tmp_path)))

@@ -245,33 +245,6 @@ def _load_cifar(name: str, data_dir: str) -> tuple[Tensor, Tensor, Tensor, Tenso
     )
 
 
-def _load_image_folder(
-    data_dir: str, size: int
-) -> tuple[Tensor, Tensor, Tensor, Tensor, list[str]]:
-    from torchvision import datasets, transforms
-
-    root = Path(data_dir)
-    if not data_dir or not (root / "train").is_dir() or not (root / "test").is_dir():
-        raise DataError(
-            f"image_folder needs --data-dir with train/ and test/ class folders, got {data_dir!r}"
-        )
-    tf = transforms.Compose([transforms.Resize((size, size)), transforms.PILToTensor()])
-
-    def load(split: str) -> tuple[Tensor, Tensor, list[str]]:
-        ds = datasets.ImageFolder(str(root / split), transform=tf)
-        xs = [
-            ds[i][0][:3] if ds[i][0].shape[0] >= 3 else ds[i][0].expand(3, -1, -1)
-            for i in range(len(ds))
-        ]
-        return torch.stack(xs), torch.tensor(ds.targets), ds.classes
-
-    x_tr, y_tr, classes = load("train")
-    x_te, y_te, test_classes = load("test")
-    if test_classes != classes:
-        raise DataError(f"train/ and test/ hold different classes: {classes} vs {test_classes}")
-    return x_tr, y_tr, x_te, y_te, classes
-
-
 def load_bundle(
     cfg: DataConfig, seed: int = 0, data_dir: str | None = None, cache: bool = True
 ) -> DataBundle:
@@ -386,10 +359,8 @@ def _prepare(cfg: DataConfig, seed: int, data_dir: str) -> DataBundle:
         x_tr, y_tr, x_te, y_te, classes = _load_mnist_like(cfg.dataset, data_dir)
     elif cfg.dataset in ("cifar10", "cifar100"):
         x_tr, y_tr, x_te, y_te, classes = _load_cifar(cfg.dataset, data_dir)
-    elif cfg.dataset == "image_folder":
-        x_tr, y_tr, x_te, y_te, classes = _load_image_folder(data_dir, cfg.image_size)
-    else:
-        raise DataError(f"unknown dataset {cfg.dataset!r}")
+    else:  # image folders stream from disk: tricks.streaming
+        raise DataError(f"{cfg.dataset!r} is not held in memory; use tricks.sources.load_data")
     y_tr, y_te = y_tr.long(), y_te.long()
     train_idx, val_idx = split_long_tailed(
         y_tr, len(classes), cfg.imbalance_ratio, cfg.val_per_class, cfg.max_per_class, seed
