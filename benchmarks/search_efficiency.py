@@ -582,6 +582,15 @@ def add_controls(controls: dict[str, list[Path]], runs: dict[tuple[str, int], di
                 runs[(label, unit["seed"])] = {**unit, "arm": label}
 
 
+#: The docs page whose marked block holds the tables of the full benchmark.
+PAGE = Path("docs/results/search-efficiency.md")
+
+
+def write_page(page: Path, lines: list[str]) -> None:
+    """Put the tables between ``page``'s ``<!-- reference:search-efficiency -->`` markers."""
+    page.write_text(replace_marked(page.read_text(), "search-efficiency", "\n".join(lines)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, subset, 4 arms, ~2 min")
@@ -617,10 +626,10 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--report", action="store_true", help="only tabulate stored results")
     parser.add_argument(
-        "--readme",
+        "--page",
         type=Path,
         help="also write the tables between this file's <!-- reference:search-efficiency --> "
-        "markers (the project README)",
+        f"markers (the docs page {PAGE})",
     )
     parser.add_argument(
         "--control",
@@ -681,9 +690,8 @@ def main() -> None:
         lines += ["", *picks]
     plot(runs, out / f"search_efficiency_{tag}.png", args.budget)
     (out / f"search_efficiency_{tag}.md").write_text("\n".join(lines) + "\n")
-    if args.readme:
-        text = args.readme.read_text()
-        args.readme.write_text(replace_marked(text, "search-efficiency", "\n".join(lines)))
+    if args.page:
+        write_page(args.page, lines)
     print("\n".join(lines))
 
 

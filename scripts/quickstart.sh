@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-tricksearch run studies/quickstart.toml "$@"
+tricksearch run quickstart "$@"
 tricksearch export --storage sqlite:///tricksearch.db --study quickstart --output best.toml
 tricksearch train best.toml --output runs/best
 echo "browse the study: tricksearch dashboard   (then open http://127.0.0.1:8080/dashboard/)"

@@ -1,4 +1,4 @@
-"""The ``tricksearch`` command line: train, run, export, studies, dashboard, report, ablate.
+"""The tricksearch command line: search five training tricks for imbalanced data with Optuna.
 
 Each command lives in :mod:`search.commands`; this module builds the parser from them
 and turns user mistakes into one line on stderr with exit status 2.
@@ -29,7 +29,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tricksearch", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="tricksearch",
+        description="Search five training tricks for imbalanced data with Optuna.",
+        epilog="example:\n  tricksearch run quickstart && tricksearch export --study quickstart",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"tricksearch {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for command in COMMANDS:

@@ -1,8 +1,8 @@
-"""The README's reference tables, generated from the schema so they cannot drift.
+"""The reference tables of the docs, generated from the schema so they cannot drift.
 
-``python -m search.reference README.md`` rewrites the tables between their
-``<!-- reference:NAME -->`` markers; ``--check`` only says whether they are current
-(``tests/test_reference.py`` runs it).
+``python -m search.reference`` rewrites the tables between their ``<!-- reference:NAME -->``
+markers in ``docs/reference.md`` (or the page given); ``--check`` only says whether they are
+current (``tests/test_reference.py`` runs it).
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ from search.study_file import StudyFile
 from tricks.config import TrickConfig
 from tricks.schema import field_choices
 
-__all__ = ["config_table", "replace_marked", "space_table", "tables", "update"]
+__all__ = ["PAGE", "config_table", "replace_marked", "space_table", "tables", "update"]
+
+#: The docs page that holds the generated tables.
+PAGE = Path("docs/reference.md")
 
 _SCALES = {
     "float": "float range",
@@ -127,15 +130,15 @@ def update(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("readme", type=Path)
+    parser.add_argument("page", type=Path, nargs="?", default=PAGE, help=f"default {PAGE}")
     parser.add_argument("--check", action="store_true", help="exit 1 if the tables are stale")
     args = parser.parse_args(argv)
-    text = args.readme.read_text()
+    text = args.page.read_text()
     new = update(text)
     if args.check:
-        print("current" if new == text else "stale: run python -m search.reference README.md")
+        print("current" if new == text else "stale: run python -m search.reference")
         return int(new != text)
-    args.readme.write_text(new)
+    args.page.write_text(new)
     return 0
 
 

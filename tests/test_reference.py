@@ -1,17 +1,17 @@
-"""The README's reference tables are generated from the schema and must match it."""
+"""The docs' reference tables are generated from the schema and must match it."""
 
 from __future__ import annotations
 
 import pytest
 
-from search.reference import main, replace_marked, space_table, update
+from search.reference import PAGE, main, replace_marked, space_table, update
 from search.space import PARAMS
 from tests.conftest import ROOT
 
 
-def test_the_readme_tables_match_the_schema() -> None:
-    text = (ROOT / "README.md").read_text()
-    assert update(text) == text, "stale: run python -m search.reference README.md"
+def test_the_reference_page_tables_match_the_schema() -> None:
+    text = (ROOT / PAGE).read_text()
+    assert update(text) == text, "stale: run python -m search.reference"
 
 
 def test_every_searchable_key_has_a_row_with_its_field_and_range() -> None:
@@ -24,8 +24,8 @@ def test_every_searchable_key_has_a_row_with_its_field_and_range() -> None:
 
 
 def test_check_reports_a_stale_table(tmp_path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text((ROOT / "README.md").read_text().replace("`train.lr`", "`train.rate`", 1))
+    readme = tmp_path / "reference.md"
+    readme.write_text((ROOT / PAGE).read_text().replace("`train.lr`", "`train.rate`", 1))
     assert main([str(readme), "--check"]) == 1
     assert main([str(readme)]) == 0
     assert main([str(readme), "--check"]) == 0

@@ -124,3 +124,17 @@ def test_search_retrain_is_paired_with_tpe_retrain_when_both_ran() -> None:
     lines = search_efficiency.tables(runs, ["search_retrain", "tpe_retrain"])
     row = next(line for line in lines if line.startswith("| search_retrain - tpe_retrain"))
     assert row.startswith("| search_retrain - tpe_retrain | 2 | +0.75 ")
+
+
+def test_the_tables_go_to_the_results_page_between_its_markers(tmp_path: Path) -> None:
+    root = BENCH.parent
+    page = root / search_efficiency.PAGE
+    stored = (root / "benchmarks" / "results" / "search_efficiency_full.md").read_text()
+    assert stored.strip() in page.read_text()  # the page holds what the script last wrote
+    copy = tmp_path / "page.md"
+    copy.write_text(page.read_text())
+    search_efficiency.write_page(copy, ["| new table |"])
+    text = copy.read_text()
+    assert "<!-- reference:search-efficiency -->\n| new table |\n<!--" in text
+    assert stored.strip() not in text
+    assert text.startswith("# Search efficiency at equal budget")

@@ -3,7 +3,7 @@
 Each section is a :class:`~tricks.schema.Section`: a field's type, range, choices and
 help are declared once, here; a :class:`~tricks.schema.Search` mark makes it searchable
 (its ``[space]`` key, scale and widest range). ``tricksearch`` derives validation, error
-messages, the search space and the README's reference tables from these declarations.
+messages, the search space and the docs' reference tables from these declarations.
 """
 
 from __future__ import annotations

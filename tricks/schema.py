@@ -3,7 +3,7 @@
 Each field of a trick config or study file is declared once, as a typed pydantic field
 with its range (``ge``/``gt``/``le``/``lt``), its choices (a ``Literal`` type the type
 checker sees) and its help text (``description``). Validation, the one-line error that
-names the key, the search-space bounds (:class:`Search` marks) and the README's tables
+names the key, the search-space bounds (:class:`Search` marks) and the docs' tables
 are all read from those declarations.
 
 pydantic v2 is used rather than a home-made checker: strict types (no ``"3"`` for 3, no

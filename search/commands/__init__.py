@@ -6,9 +6,9 @@ Only ``argparse`` and the standard library are imported here, so ``--help`` and
 
 from __future__ import annotations
 
-from search.commands import ablate, dashboard, export, report, run, studies, train
+from search.commands import ablate, dashboard, export, init, report, run, studies, train
 
 #: In the order ``--help`` lists them.
-COMMANDS = (train, run, export, studies, dashboard, report, ablate)
+COMMANDS = (init, run, train, export, studies, dashboard, report, ablate)
 
 __all__ = ["COMMANDS"]

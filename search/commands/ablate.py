@@ -6,13 +6,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from search.commands.options import add_data_options, add_study, storage_url
+from search.commands.options import add_command, add_data_options, add_study, storage_url
 
 __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("ablate", help="retrain the best config with one trick at a time off")
+    p = add_command(
+        sub,
+        "ablate",
+        "retrain the best config with one trick at a time off",
+        "tricksearch ablate --study quickstart --seeds 3",
+    )
     add_study(p)
     add_data_options(p)
     p.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")

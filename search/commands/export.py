@@ -6,14 +6,19 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from search.commands.options import add_study, storage_url
+from search.commands.options import add_command, add_study, storage_url
 from search.errors import UsageError
 
 __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("export", help="write the best trial's trick config")
+    p = add_command(
+        sub,
+        "export",
+        "write the best trial's trick config",
+        "tricksearch export --study quickstart --output best.toml",
+    )
     add_study(p)
     p.add_argument("--top", type=int, default=1, help="export the K best trials")
     p.add_argument("--output", default="best.toml", help="output file")
@@ -41,5 +46,5 @@ def next_step(path: Path) -> str:
     epochs = tomllib.loads(path.read_text())["train"]["epochs"]
     return (
         f"next: tricksearch train {path}  (its trial trained {epochs} epochs; add --epochs N "
-        "to retrain it longer, which the README's Results found worth about a point at 4x)"
+        "to retrain it longer, which the docs' Results found worth about a point at 4x)"
     )

@@ -4,10 +4,29 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
-__all__ = ["add_data_options", "add_overrides", "add_storage", "add_study", "storage_url"]
+__all__ = [
+    "add_command",
+    "add_data_options",
+    "add_overrides",
+    "add_storage",
+    "add_study",
+    "storage_url",
+]
 
 from search.defaults import DEFAULT_STORAGE, ENV_STORAGE
+
+
+def add_command(sub: Any, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` says what it does and shows one example, as typed."""
+    return sub.add_parser(  # type: ignore[no-any-return]
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def add_storage(p: argparse.ArgumentParser, fallback: str = DEFAULT_STORAGE) -> None:

@@ -6,13 +6,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from search.commands.options import add_data_options, add_study, storage_url
+from search.commands.options import add_command, add_data_options, add_study, storage_url
 
 __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("report", help="write a Markdown report with figures for a study")
+    p = add_command(
+        sub,
+        "report",
+        "write a Markdown report with figures for a study",
+        "tricksearch report --study quickstart --output report-quickstart",
+    )
     add_study(p)
     p.add_argument("--output", default=None, help="output directory (default report-<study>)")
     p.add_argument(

@@ -9,7 +9,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search.commands.options import add_data_options, add_overrides, add_storage, storage_url
+from search.commands.options import (
+    add_command,
+    add_data_options,
+    add_overrides,
+    add_storage,
+    storage_url,
+)
 from search.defaults import CHECKPOINT_EVERY, ENV_THREADS, ENV_WORKER
 from search.errors import UsageError
 
@@ -23,8 +29,15 @@ __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("run", help="create or resume a study and run it")
-    p.add_argument("study_file", help="study definition, e.g. studies/quickstart.toml")
+    p = add_command(
+        sub,
+        "run",
+        "create or resume a study and run it",
+        "tricksearch run quickstart --n-trials 16 --workers 2",
+    )
+    p.add_argument(
+        "study_file", help="a study file, or a shipped study's name (quickstart, fashion_mnist_lt...)"
+    )
     add_storage(p, fallback="the study file's")
     p.add_argument("--study-name", default=None, help="study name (default: the study file's)")
     p.add_argument("--n-trials", type=int, default=None, help="total finished trials to reach")
@@ -108,12 +121,14 @@ def _options(args: argparse.Namespace, spec: StudySpec, worker: str) -> RunOptio
 
 
 def command(args: argparse.Namespace) -> int:
+    from search.shipped import study_path
     from search.study_file import load_study_file
     from tricks.user_code import add_search_dir
 
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
+    args.study_file = str(study_path(args.study_file))  # a shipped name: its file
     spec = load_study_file(args.study_file, overrides)
     _check(args)
     add_search_dir(Path(args.study_file).parent)  # factory modules next to the study file

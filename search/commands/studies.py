@@ -6,13 +6,18 @@ import argparse
 import json
 from typing import Any
 
-from search.commands.options import add_storage, storage_url
+from search.commands.options import add_command, add_storage, storage_url
 
 __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("studies", help="list the studies of a storage")
+    p = add_command(
+        sub,
+        "studies",
+        "list the studies of a storage",
+        "tricksearch studies --storage sqlite:///tricksearch.db",
+    )
     add_storage(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=command)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search.commands.options import add_data_options, add_overrides
+from search.commands.options import add_command, add_data_options, add_overrides
 from search.errors import UsageError
 
 if TYPE_CHECKING:
@@ -17,7 +17,12 @@ __all__ = ["add_parser", "load_trick_config"]
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("train", help="train once with a trick config")
+    p = add_command(
+        sub,
+        "train",
+        "train once with a trick config",
+        "tricksearch train best.toml --epochs 80 --output runs/best",
+    )
     p.add_argument("config", help="trick config TOML (e.g. examples/fashion_mnist_lt.toml)")
     p.add_argument("--output", default=None, help="output directory (default runs/<config name>)")
     p.add_argument(
