@@ -11,7 +11,7 @@ from pathlib import Path
 
 from search.errors import UsageError
 
-__all__ = ["DEFAULT_TEMPLATE", "shipped_names", "shipped_study", "study_path", "studies_dir"]
+__all__ = ["DEFAULT_TEMPLATE", "shipped_names", "shipped_study", "studies_dir", "study_path"]
 
 #: What ``tricksearch init`` writes without ``--from``: the template for the user's images.
 DEFAULT_TEMPLATE = "image_folder"
@@ -39,9 +39,7 @@ def shipped_study(name: str) -> Path:
     """
     path = studies_dir() / f"{name}.toml"
     if not path.is_file():
-        raise UsageError(
-            f"no shipped study named {name!r}; shipped: {', '.join(shipped_names())}"
-        )
+        raise UsageError(f"no shipped study named {name!r}; shipped: {', '.join(shipped_names())}")
     return path
 
 

@@ -35,9 +35,7 @@ def add_parser(sub: Any) -> None:
         "create or resume a study and run it",
         "tricksearch run quickstart --n-trials 16 --workers 2",
     )
-    p.add_argument(
-        "study_file", help="a study file, or a shipped study's name (quickstart, fashion_mnist_lt...)"
-    )
+    p.add_argument("study_file", help="a study file, or a shipped study's name (quickstart, ...)")
     add_storage(p, fallback="the study file's")
     p.add_argument("--study-name", default=None, help="study name (default: the study file's)")
     p.add_argument("--n-trials", type=int, default=None, help="total finished trials to reach")
