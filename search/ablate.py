@@ -136,12 +136,38 @@ def _print_plan(study: optuna.Study, runs: list[Run], todo: list[Run], seeds: in
     )
 
 
+def _train_one(
+    cfg: TrickConfig,
+    data: dict[Any, Any],
+    key: Any,
+    device: str,
+    data_dir: str | None,
+    source_seed: int,
+) -> tuple[float, float]:
+    """Train one ablation run: ``(validation value, test value or NaN)``."""
+    from tricks.session import Session
+    from tricks.sources import load_data
+    from tricks.trainer import Trainer
+    from tricks.user_code import resolve_callable
+
+    metric = cfg.train.metric
+    if cfg.train.fit:  # the user's loop, on a plain session
+        session = Session(cfg)
+        value = float(resolve_callable(cfg.train.fit, "train.fit")(cfg, session))
+        return value, float(session.test[metric]) if session.test else math.nan
+    if key not in data:
+        data[key] = load_data(cfg.data, seed=source_seed, data_dir=data_dir)
+    trainer = Trainer(cfg, data[key], device)
+    result = trainer.fit()
+    test = math.nan
+    if trainer.has_test:
+        test = float(trainer.evaluate(result.model, "test")[metric])
+    return result.value, test
+
+
 def _train(companion: optuna.Study, todo: list[Run], device: str, data_dir: str | None) -> None:
     """Train each run and store it as a completed trial of the companion study at once."""
     from tqdm import tqdm
-
-    from tricks.sources import load_data
-    from tricks.trainer import Trainer
 
     data: dict[Any, Any] = {}
     # A bar on a terminal only (disable=None); a redirected log gets no redrawn bar lines.
@@ -152,27 +178,21 @@ def _train(companion: optuna.Study, todo: list[Run], device: str, data_dir: str 
         cfg = run.config
         source_seed = cfg.train.seed - run.seed  # every run trains on the source's data split
         key = (json.dumps(cfg.data.__dict__, sort_keys=True), source_seed)
-        if key not in data:
-            data[key] = load_data(cfg.data, seed=source_seed, data_dir=data_dir)
         start = time.perf_counter()
-        trainer = Trainer(cfg, data[key], device)
-        result = trainer.fit()
-        test = math.nan
-        if trainer.has_test:
-            test = trainer.evaluate(result.model, "test")[cfg.train.metric]
+        value, test = _train_one(cfg, data, key, device, data_dir, source_seed)
         stored = AblationRun(
             run.source,
             run.arm,
             run.change,
             run.seed,
-            result.value,
+            value,
             float(test),
             time.perf_counter() - start,
             cfg.to_dict(),
         )
         companion.add_trial(
             optuna.trial.create_trial(
-                value=result.value, user_attrs=stored.attrs(), state=TrialState.COMPLETE
+                value=value, user_attrs=stored.attrs(), state=TrialState.COMPLETE
             )
         )
 

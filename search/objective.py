@@ -1,8 +1,7 @@
-"""The Optuna objective: one trial trains one sampled trick config through the trainer's events."""
+"""The Optuna objective: one trial trains one sampled trick config on the fit protocol."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,17 +9,18 @@ from typing import Any
 
 import optuna
 
-from search import optuna_private
-from search.checkpoints import CheckpointStore, root_trial_number
-from search.pruner import RestartOnPrunePruner
+from search.checkpoints import CheckpointStore
 from search.record import TrialWriter
+from search.session import TrialSession, run_fit
 from search.space import suggest_config
 from search.study_file import StudySpec
 from tricks.config import TrickConfig
-from tricks.restart import Decision, RestartEvent, RestartReason
+from tricks.restart import RestartEvent
 from tricks.schedules import steps_per_epoch
+from tricks.session import TrainingStopped
 from tricks.sources import Data
-from tricks.trainer import EpochEnd, Listener, Trainer, TrainingStopped, TrainResult
+from tricks.trainer import EpochEnd, Listener, Trainer, TrainResult
+from tricks.user_code import resolve_callable
 
 __all__ = ["Objective", "TrialOutcome"]
 
@@ -43,18 +43,21 @@ TrialHook = Callable[[optuna.Trial, TrialOutcome], None]
 
 
 class Objective:
-    """Trains a sampled trick config; hooks the study's pruner into random restarts.
+    """Trains a sampled trick config; the study's pruner advises the trial's session.
 
-    At the end of each epoch the validation metric is reported at the global epoch
-    (never repeated across restarts). When the :class:`RestartOnPrunePruner` asks for
-    a restart the trainer restarts with reason ``pruned``; when it says prune, or a
-    divergence comes with no restart left, the trial raises ``optuna.TrialPruned``.
-    Completed trials close with the no-aug fine-tune: the value is the metric after
-    it and the record's ``pre_finetune_value`` (:mod:`search.record`) the one before.
+    Each trial gets a :class:`~search.session.TrialSession`: every epoch is
+    reported to the trial at its global epoch (never repeated across restarts); the
+    :class:`RestartOnPrunePruner` says whether the trial looks poor, and the session's
+    restart controller restarts it while restarts and epochs are left, else stops it
+    (``optuna.TrialPruned``). Completed trials close with the no-aug fine-tune: the value
+    is the metric after it and the record's ``pre_finetune_value`` (:mod:`search.record`)
+    the one before.
 
     Args:
-        spec: The study definition.
-        data: Loaded once, shared by every trial of this process.
+        spec: The study definition; ``train.fit`` (``[study] fit``) names a fit function
+            (:mod:`tricks.session`) to train with instead of the built-in trainer.
+        data: Loaded once, shared by every trial of this process; None for a fit
+            function, which reads its own data.
         device: Torch device string.
         on_epoch: Optional progress callback ``(trial_number, EpochEnd)``.
         after_trial: Optional hook (the dashboard uses it for notes and artifacts).
@@ -69,7 +72,7 @@ class Objective:
     def __init__(
         self,
         spec: StudySpec,
-        data: Data,
+        data: Data | None,
         device: str = "cpu",
         on_epoch: Callable[[int, Any], None] | None = None,
         after_trial: TrialHook | None = None,
@@ -85,98 +88,78 @@ class Objective:
         self.checkpoints = checkpoints
 
     def __call__(self, trial: optuna.Trial) -> float:
-        steps = steps_per_epoch(self.data.n_train, self.spec.base.train.batch_size)
-        config = suggest_config(trial, self.spec.space, self.spec.base, steps)
-        record = TrialWriter(trial)
-        record.config(config.to_dict())
-        root, resume = self._resume_point(trial)
+        base = self.spec.base
+        steps = base.train.steps_per_epoch
+        if self.data is not None:
+            steps = steps or steps_per_epoch(self.data.n_train, base.train.batch_size)
+        config = suggest_config(trial, self.spec.space, base, steps)
+        session = TrialSession(trial, config, self.checkpoints)
         outcome = TrialOutcome(
             config,
-            [_curve_row(EpochEnd(**e)) for e in resume["history"]] if resume else [],
-            list(resume["controller"]["events"]) if resume else [],
-            classes=self.data.classes,
-            class_counts=self.data.class_counts,
-            recipe=record.recipe,
+            [],
+            [],
+            classes=self.data.classes if self.data is not None else [],
+            class_counts=self.data.class_counts if self.data is not None else [],
+            recipe=session.record.recipe,
         )
-        record.restarts(outcome.restarts)
+        if config.train.fit:
+            return self._user_fit(trial, session, outcome)
+        assert self.data is not None, "the built-in trainer needs the study's data"
+        resume = session.resume()
         if resume is not None:
-            record.resumed_after(resume["epoch"])
-        save = None
-        if self.checkpoints is not None:
-            store = self.checkpoints
-            save = lambda state: store.save(root, state)  # noqa: E731
+            outcome.curve = [_curve_row(EpochEnd(**e)) for e in resume["history"]]
+            outcome.restarts = [e.to_dict() for e in session.restarts]
         trainer = Trainer(config, self.data, self.device)
         try:
-            outcome.result = trainer.fit(self._listener(trial, outcome), save, resume)
+            listener = self._listener(trial, outcome)
+            outcome.result = trainer.fit(listener, resume=resume, session=session)
         except TrainingStopped as exc:
-            outcome.pruned_reason = f"{exc.reason} with no restart left"
-            self._finish(trial, outcome, root)
-            raise optuna.TrialPruned(str(exc)) from None
-        except optuna.TrialPruned as exc:
-            outcome.pruned_reason = str(exc)
-            self._finish(trial, outcome, root)
-            raise
+            outcome.pruned_reason = session.stop_reason(exc)
+            session.close(exc, outcome.curve)
+            self._hook(trial, outcome)
+            raise optuna.TrialPruned(outcome.pruned_reason) from None
         result = outcome.result
-        record.result(result.pre_finetune_value, result.metrics)
-        self._finish(trial, outcome, root)
+        session.close(curve=outcome.curve)
+        session.record.result(result.pre_finetune_value, result.metrics)
+        self._hook(trial, outcome)
         return result.value
 
-    def _resume_point(self, trial: optuna.Trial) -> tuple[int, dict[str, Any] | None]:
-        """The checkpoint key of this trial (a retry continues its original) and its state."""
-        if self.checkpoints is None:
-            return trial.number, None
-        root = root_trial_number(optuna_private.stored_trial(trial))
-        if root == trial.number:  # a new trial: a file under its number is a stale leftover
-            self.checkpoints.remove(root)
-            return root, None
-        return root, self.checkpoints.load(root)
+    def _user_fit(self, trial: optuna.Trial, session: TrialSession, outcome: TrialOutcome) -> float:
+        """A trial trained by the study's fit function (``train.fit``) on the protocol."""
+        fit = resolve_callable(session.config.train.fit, "train.fit")
+        try:
+            return run_fit(fit, session)
+        except optuna.TrialPruned as exc:
+            outcome.pruned_reason = str(exc)
+            raise
+        finally:
+            outcome.curve = list(session.history)
+            outcome.restarts = [e.to_dict() for e in session.restarts]
+            self._hook(trial, outcome)
 
     def _listener(self, trial: optuna.Trial, outcome: TrialOutcome) -> Listener:
-        """Report each epoch, turn the pruner's answer into a restart or a prune."""
-        pruner, record = trial.study.pruner, TrialWriter(trial)
+        """Progress lines, the curve, the restarts and the start-up time, from the events."""
 
-        def listen(event: object) -> str | None:
+        def listen(event: object) -> None:
             if isinstance(event, RestartEvent):
                 outcome.restarts.append(event.to_dict())
-                record.restarts(outcome.restarts)
             if not isinstance(event, EpochEnd):
-                return None
+                return
             outcome.curve.append(_curve_row(event))
             if self.torch_ready is not None:  # this process's first epoch
                 started = time.perf_counter() - event.seconds - self.torch_ready
-                record.startup(started)
+                TrialWriter(trial).startup(started)
                 self.torch_ready = None
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, event)
-            if not math.isfinite(event.value):
-                return None  # the trainer restarts or stops on divergence itself
-            trial.report(event.value, event.epoch)
-            if event.phase != "train":
-                return None
-            if trial.should_prune():
-                reason = "pruned"
-                if isinstance(pruner, RestartOnPrunePruner):
-                    reason = pruner.decision(trial.number)[1]
-                raise optuna.TrialPruned(f"epoch {event.epoch}: {reason}")
-            if isinstance(pruner, RestartOnPrunePruner):
-                decision, _ = pruner.decision(trial.number)
-                if decision is Decision.RESTART:
-                    return RestartReason.PRUNED.value
-            return None
 
         return listen
 
-    def _finish(self, trial: optuna.Trial, outcome: TrialOutcome, root: int) -> None:
-        if self.checkpoints is not None:
-            self.checkpoints.remove(root)  # finished: nothing to resume
-        record = TrialWriter(trial)
-        record.curve(outcome.curve)
-        if outcome.pruned_reason is not None:
-            record.pruned(outcome.pruned_reason)
+    def _hook(self, trial: optuna.Trial, outcome: TrialOutcome) -> None:
         if self.after_trial is not None:
             start = time.perf_counter()
             self.after_trial(trial, outcome)
-            record.hook_seconds(time.perf_counter() - start)
+            TrialWriter(trial).hook_seconds(time.perf_counter() - start)
 
 
 def _curve_row(event: EpochEnd) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from optuna.pruners import BasePruner, HyperbandPruner
 
 from search import optuna_private
 from search.record import TrialRecord
-from tricks.restart import Decision
+from tricks.restart import Decision, restart_allowed
 
 __all__ = ["RestartOnPrunePruner", "wrap_pruner"]
 
@@ -16,18 +16,17 @@ class RestartOnPrunePruner(BasePruner):
     """Wraps any Optuna pruner; its "prune" becomes a restart while the trial has restarts left.
 
     Like :class:`optuna.pruners.PatientPruner`, it wraps another pruner and changes
-    only its decision. When the wrapped pruner says "prune", a trial that has used
-    fewer than its record's ``max_restarts`` restarts (all reasons counted) and has
-    training epochs left after this step (``train_epochs``, :mod:`search.record`) gets
-    :attr:`~tricks.restart.Decision.RESTART` instead, and the objective restarts it
-    from its best weights at a new learning rate. :meth:`prune` returns ``True``
-    only when the restarts are used up, so ``if trial.should_prune(): raise
-    optuna.TrialPruned()`` keeps its usual meaning. For ``grace_epochs`` steps
-    after a restart the wrapped pruner is not consulted, so a restarted trial is
-    judged on its new course.
+    only its decision. :meth:`poor` is the wrapped pruner's verdict, except for
+    ``grace_epochs`` steps after a restart (a restarted trial is judged on its new
+    course) and for warm-start recipe trials, which run to the end as the baselines
+    the search is measured against. tricksearch's objective passes that verdict to
+    the trial's :class:`~tricks.session.Session`, whose restart controller decides
+    restart or stop with the one rule, :func:`tricks.restart.restart_allowed`.
 
-    The last decision per trial number is kept for the objective to read with
-    :meth:`decision`; it never changes the study.
+    For objectives that call ``trial.should_prune()`` themselves, :meth:`prune` says
+    ``True`` only when a poor trial has no restart left (the trial's record:
+    ``max_restarts``, its restarts, ``train_epochs``; :mod:`search.record`), and
+    :meth:`judge` tells a restart from a prune.
 
     Args:
         wrapped_pruner: Any pruner: Median, Percentile, SuccessiveHalving, Hyperband,
@@ -46,37 +45,39 @@ class RestartOnPrunePruner(BasePruner):
         self._wrapped = wrapped_pruner
         self._grace = grace_epochs
         self._default_max = default_max_restarts
-        self._decisions: dict[int, tuple[Decision, str]] = {}
 
     @property
     def wrapped_pruner(self) -> BasePruner:
         return self._wrapped
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        decision, reason = self._evaluate(study, trial)
-        self._decisions[trial.number] = (decision, reason)
-        return decision is Decision.STOP
+        return self.judge(study, trial)[0] is Decision.STOP
 
-    def decision(self, trial_number: int) -> tuple[Decision, str]:
-        """The last ``(decision, reason)`` for a trial; ``STOP`` means prune."""
-        return self._decisions.get(trial_number, (Decision.CONTINUE, "not evaluated"))
-
-    def _evaluate(
-        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
-    ) -> tuple[Decision, str]:
-        step = trial.last_step
-        record = TrialRecord(trial)
+    def poor(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> tuple[bool, str]:
+        """Whether the wrapped pruner finds the trial poor now, and why (or why not)."""
+        step, record = trial.last_step, TrialRecord(trial)
         restarts = record.restarts
+        if record.recipe is not None:
+            return False, f"the warm-start recipe {record.recipe['name']!r} runs as typed"
         if restarts and step is not None and step - restarts[-1]["epoch"] <= self._grace:
-            return Decision.CONTINUE, f"grace after the restart at epoch {restarts[-1]['epoch']}"
+            return False, f"grace after the restart at epoch {restarts[-1]['epoch']}"
         if not self._wrapped.prune(study, trial):
-            return Decision.CONTINUE, f"{type(self._wrapped).__name__} keeps the trial"
+            return False, f"{type(self._wrapped).__name__} keeps the trial"
+        return True, f"{type(self._wrapped).__name__} finds it poor"
+
+    def judge(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> tuple[Decision, str]:
+        """``(decision, reason)`` now: continue, restart instead of pruning, or stop (prune)."""
+        poor, why = self.poor(study, trial)
+        if not poor:
+            return Decision.CONTINUE, why
+        record, step = TrialRecord(trial), trial.last_step
+        used = len(record.restarts)
         allowed = self._default_max if record.max_restarts is None else record.max_restarts
-        last_train_step = record.train_epochs - 1
-        if len(restarts) < allowed and step is not None and step < last_train_step:
-            return Decision.RESTART, f"restart {len(restarts) + 1} of {allowed} instead of pruning"
-        why = "no training epoch left" if len(restarts) < allowed else f"{len(restarts)} restarts"
-        return Decision.STOP, f"pruned by {type(self._wrapped).__name__} after {why}"
+        epochs_left = record.train_epochs - 1 - (step if step is not None else -1)
+        if restart_allowed(used, allowed, epochs_left):
+            return Decision.RESTART, f"restart {used + 1} of {allowed} instead of pruning"
+        after = "no training epoch left" if used < allowed else f"{used} restarts"
+        return Decision.STOP, f"pruned by {type(self._wrapped).__name__} after {after}"
 
 
 class _RestartOnPruneHyperband(RestartOnPrunePruner, HyperbandPruner):

@@ -12,6 +12,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from tricks.restart import RestartEvent
+from tricks.session import Session
+
 if TYPE_CHECKING:
     from tricks.config import TrickConfig
 
@@ -64,6 +67,8 @@ def run_train(
 
     start, stream = time.perf_counter(), stream or sys.stdout
     check_provenance(config)
+    if config.train.fit:
+        return _run_fit(config, output, stream, start)
     data = load_data(config.data, seed=config.train.seed, data_dir=data_dir)
     source = config.data.factory or config.data.dataset
     print(
@@ -91,5 +96,54 @@ def run_train(
     # CPU tensors: torch.load(..., weights_only=True) opens it on a machine without the GPU.
     cpu_state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
     torch.save(cpu_state, output / "model.pt")
+    config.save(output / "config.toml")
+    return metrics
+
+
+class _PrintingSession(Session):
+    """A plain session that prints each epoch and restart of a user's fit function."""
+
+    def __init__(self, config: TrickConfig, stream: TextIO) -> None:
+        super().__init__(config)
+        self.stream = stream
+
+    def on_epoch(self, row: dict[str, Any]) -> None:
+        line = (
+            f"epoch {row['epoch']:3d} [{row['phase']:8s}] loss {row['loss']:.4f} "
+            f"lr {row['lr']:.2e} val {row['value']:.4f} ({row['seconds']:.1f}s)"
+        )
+        print(line, file=self.stream, flush=True)
+
+    def on_restart(self, event: RestartEvent) -> None:
+        line = f"  restart at epoch {event.epoch} ({event.reason}): lr -> {event.lr_after:.2e}"
+        print(line, file=self.stream, flush=True)
+
+
+def _run_fit(config: TrickConfig, output: Path, stream: TextIO, start: float) -> dict[str, Any]:
+    """``train`` for a config trained by the user's fit function (``train.fit``)."""
+    import torch
+
+    from tricks.user_code import resolve_callable
+
+    fit = resolve_callable(config.train.fit, "train.fit")
+    session = _PrintingSession(config, stream)
+    value = float(fit(config, session))
+    output.mkdir(parents=True, exist_ok=True)
+    metrics = {
+        "metric": config.train.metric,
+        "value": value,
+        "pre_finetune_value": session.pre_finetune_value or value,
+        "val": {},
+        "test": session.test,
+        "classes": [],
+        "class_counts": [],
+        "restarts": [e.to_dict() for e in session.restarts],
+        "history": session.history,
+        "seconds": time.perf_counter() - start,
+    }
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if session.model is not None:
+        state = {k: v.detach().cpu() for k, v in session.model.state_dict().items()}
+        torch.save(state, output / "model.pt")
     config.save(output / "config.toml")
     return metrics

@@ -287,6 +287,11 @@ class _Interrupts:
             raise Interrupted(self.pending)
 
 
+def _class_info(data: Any) -> tuple[list[str], list[int]]:
+    """Classes and counts for the dashboard's study note (unknown for a fit function's data)."""
+    return (data.classes, data.class_counts) if data is not None else ([], [])
+
+
 def _recorder(study: optuna.Study, spec: StudySpec, opts: RunOptions, data: Any) -> Any:
     """The dashboard's per-trial notes and artifacts (None with ``--no-dashboard``)."""
     if not opts.dashboard:
@@ -298,7 +303,7 @@ def _recorder(study: optuna.Study, spec: StudySpec, opts: RunOptions, data: Any)
     folder = Path(opts.artifact_dir or artifact_dir(opts.storage))
     folder.mkdir(parents=True, exist_ok=True)
     if not opts.worker:
-        annotate_study(study, spec, data.classes, data.class_counts)
+        annotate_study(study, spec, *_class_info(data))
     return TrialRecorder(FileSystemArtifactStore(str(folder)), spec.metric)
 
 
@@ -343,11 +348,15 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
     """
     from tricks.models import model_from_config
     from tricks.sources import load_data
+    from tricks.user_code import resolve_callable
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say more, once
-    if data is None:
-        data = load_data(spec.base.data, seed=spec.base.train.seed, data_dir=opts.data_dir)
-    model_from_config(spec.base.model, data.in_channels, data.num_classes)  # fails here, once
+    if spec.base.train.fit:  # the user's loop reads its own data and builds its own model
+        resolve_callable(spec.base.train.fit, "train.fit")  # fails here, once
+    else:
+        if data is None:
+            data = load_data(spec.base.data, seed=spec.base.train.seed, data_dir=opts.data_dir)
+        model_from_config(spec.base.model, data.in_channels, data.num_classes)  # fails here
     study = open_study(spec, opts)
     if finished_count(study) >= opts.n_trials:
         return study
@@ -374,7 +383,7 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         if recorder is not None and not opts.worker:
             from search.dashboard import annotate_study
 
-            annotate_study(study, spec, data.classes, data.class_counts)
+            annotate_study(study, spec, *_class_info(data))
     return study
 
 

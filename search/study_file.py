@@ -140,6 +140,7 @@ class StudyTable(Section):
     timeout: float = Field(0.0, ge=0, description="seconds for this run (0 = no limit)")
     storage: str = Field(DEFAULT_STORAGE, min_length=1, description="Optuna storage URL")
     warm_start: bool = Field(True, description="enqueue the literature recipes first")
+    fit: str = Field("", description="your fit function; sets `train.fit` (see there)")
 
     @field_validator("direction")
     @classmethod
@@ -186,6 +187,8 @@ def parse_study(raw: dict[str, Any]) -> StudySpec:
     study = parsed.study
     tricks = parsed.model_dump(include=_TRICK_SECTIONS)
     tricks["train"]["metric"] = study.metric
+    if study.fit:
+        tricks["train"]["fit"] = study.fit
     try:
         base = TrickConfig.from_dict(tricks)
     except ConfigError as exc:

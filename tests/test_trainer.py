@@ -7,6 +7,7 @@ import torch
 
 from tests.conftest import tiny_config
 from tricks import EpochEnd, RestartEvent, Trainer, TrainingStopped, random_crop_flip, train
+from tricks.session import Session
 
 
 def test_trainer_beats_chance_within_two_epochs(tensors) -> None:
@@ -26,19 +27,13 @@ def test_same_seed_same_run_on_cpu(tensors) -> None:
         assert torch.equal(pa, pb)
 
 
-def test_outside_request_restarts_with_scaled_lr_and_global_epochs(tensors) -> None:
+def test_a_poor_epoch_restarts_with_scaled_lr_and_global_epochs(tensors) -> None:
     cfg = tiny_config(
         train={"epochs": 3}, restart={"max_restarts": 1, "lr_factor": 0.25, "patience": 0}
     )
-    events = []
-
-    def listener(event):
-        events.append(event)
-        if isinstance(event, EpochEnd) and event.epoch == 0:
-            return "pruned"
-        return None
-
-    result = train(cfg, tensors, listener=listener)
+    events: list = []
+    session = Session(cfg, adviser=lambda epoch, value: epoch == 0)  # an outside judge
+    result = Trainer(cfg, tensors).fit(events.append, session=session)
     restarts = [e for e in events if isinstance(e, RestartEvent)]
     assert [(r.epoch, r.reason) for r in restarts] == [(0, "pruned")]
     assert restarts[0].lr_before == 0.05 and restarts[0].lr_after == pytest.approx(0.0125)

@@ -243,7 +243,7 @@ def torch_epoch(path: Path) -> int:
     import torch
 
     try:
-        return int(torch.load(path, weights_only=True)["epoch"])
+        return int(torch.load(path, weights_only=True)["fit"]["epoch"])  # the trainer's state
     except Exception:  # replaced while reading
         return -1
 

@@ -165,6 +165,17 @@ class TrainConfig(Section):
     memory_format: MemoryFormat = Field(
         "auto", description="auto = channels_last for conv nets (1.5x on CPU)"
     )
+    fit: str = Field(
+        "", description="your `pkg.module:fit(config, session)` training loop ('' = built-in)"
+    )
+    steps_per_epoch: int = Field(
+        0, ge=0, description="optimizer steps per epoch of `train.fit`'s loop (0 = the data's)"
+    )
+
+    @field_validator("fit")
+    @classmethod
+    def _fit_path(cls, path: str) -> str:
+        return _check_import_path(path)
 
 
 class LossConfig(Section):
@@ -311,6 +322,11 @@ class TrickConfig(TrickSections):
         if self.model.width != default_width and not self.model.has_width:
             which = f"factory {self.model.factory!r}" if self.model.factory else self.model.name
             raise ValueError(f"model.width: applies to small_cnn only, not {which!r}; remove it")
+        if self.train.fit and not self.train.steps_per_epoch:
+            raise ValueError(
+                "train.steps_per_epoch: give your loop's optimizer steps per epoch when "
+                "train.fit is set (warmup and decay are counted in steps)"
+            )
         named = is_weights_name(self.model.weights)
         if named and (self.model.factory or self.model.name in ("small_cnn", "resnet32")):
             raise ValueError(

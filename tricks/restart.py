@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Decision", "RestartController", "RestartEvent", "RestartReason"]
+__all__ = ["Decision", "RestartController", "RestartEvent", "RestartReason", "restart_allowed"]
 
 
 class RestartReason(StrEnum):
@@ -38,6 +38,11 @@ class RestartEvent:
 
     def to_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
+
+
+def restart_allowed(used: int, allowed: int, epochs_left: float) -> bool:
+    """The one rule for every restart: one must be left, and a training epoch after it."""
+    return used < allowed and epochs_left > 0
 
 
 class RestartController:
@@ -142,12 +147,12 @@ class RestartController:
         elif request is not None:
             reason = request
         elif not self.replay and self.patience and self.wait >= self.patience:
-            if self.restarts_left <= 0 or epochs_left <= 0:
-                return Decision.CONTINUE, None
+            if not restart_allowed(len(self.events), self.max_restarts, epochs_left):
+                return Decision.CONTINUE, None  # a plateau alone never stops a run
             reason = RestartReason.PLATEAU.value
         else:
             return Decision.CONTINUE, None
-        if self.restarts_left <= 0 or epochs_left <= 0:
+        if not restart_allowed(len(self.events), self.max_restarts, epochs_left):
             return Decision.STOP, reason
         return Decision.RESTART, reason
 

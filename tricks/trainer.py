@@ -16,13 +16,13 @@ from torch import Tensor, nn
 from tricks.augment import normalize, random_crop_flip
 from tricks.config import TrickConfig
 from tricks.data import DataBundle, DataError
-from tricks.factory import build_loss, build_optimizer
 from tricks.finetune import FinetuneResult, no_aug_finetune
 from tricks.loop import evaluate, train_one_epoch
 from tricks.metrics import without_confusion
 from tricks.models import build_model, memory_format_for, model_from_config
-from tricks.restart import Decision, RestartController, RestartEvent
+from tricks.restart import RestartEvent
 from tricks.schedules import ScheduleLR, steps_per_epoch
+from tricks.session import Session, TrainingStopped, Verdict
 from tricks.sources import Data
 from tricks.streaming import StreamData, iterate
 
@@ -54,18 +54,10 @@ class EpochEnd:
 
 
 Event = EpochEnd | RestartEvent | FinetuneResult
-#: Receives every event; may return a restart reason (e.g. "pruned") after an ``EpochEnd``.
-Listener = Callable[[Event], str | None]
+#: Receives every event (progress lines, the dashboard); decisions come from the session.
+Listener = Callable[[Event], None]
 #: Receives the training state after every main-phase epoch (see ``Trainer.snapshot``).
 Checkpoint = Callable[[dict[str, Any]], None]
-
-
-class TrainingStopped(RuntimeError):
-    """A restart was needed (divergence or an outside request) but none was left."""
-
-    def __init__(self, reason: str, epoch: int, events: list[RestartEvent]) -> None:
-        super().__init__(f"training stopped at epoch {epoch}: {reason}, no restarts left")
-        self.reason, self.epoch, self.events = reason, epoch, events
 
 
 @dataclass
@@ -199,56 +191,53 @@ class Trainer:
         self._choose_layout(model)
         return model.to(self.device).to(memory_format=self.memory_format)
 
-    # -- schedule --------------------------------------------------------------------------
-    def _scheduler(
-        self, optimizer: torch.optim.Optimizer, peak_lr: float, remaining: int
-    ) -> ScheduleLR:
-        """A schedule over the ``remaining`` steps, scaled from the configured one."""
-        sched, total = self.config.schedule, self.config.train.epochs * self.steps_per_epoch
-        phase = sched.phase_steps or total
-        scale = remaining / total
-        warmup = round(sched.warmup_steps * scale)
-        phase = max(warmup + 1, round(phase * scale))
-        return ScheduleLR(optimizer, sched.kind, warmup, phase, peak_lr, sched.min_lr_factor)
-
     # -- the run ---------------------------------------------------------------------------
     def fit(
         self,
         listener: Listener | None = None,
         checkpoint: Checkpoint | None = None,
         resume: dict[str, Any] | None = None,
+        session: Session | None = None,
     ) -> TrainResult:
-        """Main training with restarts, then the no-aug fine-tune.
+        """Main training with restarts, then the no-aug fine-tune: the built-in fit function.
 
         Args:
             listener: Receives every event (see :data:`Listener`).
             checkpoint: Called with :meth:`snapshot`'s state after every training epoch;
                 the state shares the live tensors, so write it (``torch.save``) at once.
+                Default: the session's :meth:`~tricks.session.Session.checkpoint`.
             resume: A state ``checkpoint`` received: training continues after its epoch
-                and, on the CPU, ends exactly as an uninterrupted run would.
+                and, on the CPU, ends exactly as an uninterrupted run would. Default:
+                the session's :meth:`~tricks.session.Session.resume`.
+            session: Decides each epoch (:mod:`tricks.session`); a plain one by default.
 
         Raises:
-            TrainingStopped: A divergence or outside request came with no restart left.
+            TrainingStopped: A restart was needed (divergence, a poor trial) but none was left.
         """
+        session = session or Session(self.config)
         emit: Listener = listener or (lambda event: None)
+        if checkpoint is None:
+            checkpoint = session.checkpoint
+        if resume is None:
+            resume = session.resume()
         model = self.build_model()
-        main = self.train_phase(model, emit, checkpoint, resume)
+        main = self.train_phase(model, emit, session, checkpoint, resume)
         metric = self.config.train.metric
         pre = main.metrics if main.metrics is not None else self.evaluate(model)
         pre_value = float(pre[metric])
         final, ft = pre, None
         if self.config.finetune.epochs > 0:
-            ft_lr = main.peak_lr * self.config.finetune.lr_factor
-            ft, last = self.finetune_phase(model, ft_lr, pre_value, emit, main.history)
+            ft, last = self.finetune_phase(model, session, pre_value, emit, main.history)
             emit(ft)
             final = last or pre
+        session.finish(pre_value, float(final[metric]))
         return TrainResult(
             model,
             float(final[metric]),
             pre_value,
             final,
             main.history,
-            list(main.controller.events),
+            session.restarts,
             ft,
             self.steps_per_epoch,
         )
@@ -257,27 +246,28 @@ class Trainer:
         self,
         model: nn.Module,
         emit: Listener,
+        session: Session,
         checkpoint: Checkpoint | None = None,
         resume: dict[str, Any] | None = None,
     ) -> MainPhase:
-        """``train.epochs`` augmented epochs; restarts on plateaus, divergence and requests.
+        """``train.epochs`` augmented epochs; the session decides after each one.
 
-        A restart is only granted while training epochs remain after it; it restores
-        the best weights (or the initial ones), multiplies the peak LR by
-        ``restart.lr_factor`` and runs the schedule again over the remaining steps.
+        A restart (a plateau, a divergence or a poor trial, while restarts and epochs are
+        left) restores the best weights (or the initial ones), takes the session's new
+        peak LR and runs the schedule again over the remaining steps.
         """
         cfg = self.config
         init_state = copy.deepcopy(model.state_dict())
-        state = MainPhase(cfg.train.lr, _controller(cfg), cfg.train.epochs * self.steps_per_epoch)
-        optimizer = build_optimizer(model, cfg.train, state.peak_lr)
-        scheduler = self._scheduler(optimizer, state.peak_lr, state.schedule_steps)
+        state = MainPhase()
+        optimizer = session.optimizer(model)
+        scheduler = session.schedule(optimizer, self.steps_per_epoch)
         first = 0
         if resume is not None:
-            optimizer, scheduler = self._restore(resume, model, state)
+            optimizer, scheduler = self._restore(resume, model, state, session)
             first = resume["epoch"] + 1
         for epoch in range(first, cfg.train.epochs):
             start = time.perf_counter()
-            loss_fn = build_loss(cfg.loss, self.data.class_counts, epoch, self.device)
+            loss_fn = session.loss_fn(self.data.class_counts, epoch, self.device)
             lr = optimizer.param_groups[0]["lr"]
             batches = self.batches(cfg.train.augment)
             loss, finite = train_one_epoch(
@@ -290,39 +280,32 @@ class Trainer:
                 epoch, "train", loss, lr, value, without_confusion(state.metrics), seconds, finite
             )
             state.history.append(event)
-            request = emit(event)
-            epochs_left = cfg.train.epochs - epoch - 1
-            decision, reason = state.controller.observe(
-                epoch, value, not finite, request, epochs_left
-            )
-            if finite and state.controller.best_epoch == epoch:
+            emit(event)
+            verdict = session.report(epoch, value, loss=loss, diverged=not finite)
+            if finite and session.controller.best_epoch == epoch:
                 state.best_state = copy.deepcopy(model.state_dict())
-            if decision is Decision.STOP:
-                raise TrainingStopped(str(reason), epoch, list(state.controller.events))
-            if decision is Decision.RESTART:
-                restart = state.controller.record(epoch, str(reason), state.peak_lr, value)
-                emit(restart)
-                optimizer, scheduler = self._restart(model, state, restart, init_state, epochs_left)
+            if verdict.restart:
+                emit(session.restarts[-1])
+                optimizer, scheduler = self._restart(model, state, session, verdict, init_state)
             if checkpoint is not None:
-                checkpoint(self.snapshot(epoch, model, optimizer, scheduler, state))
+                checkpoint(self.snapshot(epoch, model, optimizer, scheduler, state, session))
         return state
 
     def _restart(
         self,
         model: nn.Module,
         state: MainPhase,
-        restart: RestartEvent,
+        session: Session,
+        verdict: Verdict,
         init_state: dict[str, Tensor],
-        epochs_left: int,
     ) -> tuple[torch.optim.Optimizer, ScheduleLR]:
         """Best (or initial) weights back, the new peak LR, the schedule over what is left."""
-        state.peak_lr = restart.lr_after
-        use_best = self.config.restart.on_restart == "best" and state.best_state is not None
+        use_best = verdict.restore_best and state.best_state is not None
         model.load_state_dict(state.best_state if use_best and state.best_state else init_state)
         state.metrics = None
-        state.schedule_steps = epochs_left * self.steps_per_epoch
-        optimizer = build_optimizer(model, self.config.train, state.peak_lr)
-        return optimizer, self._scheduler(optimizer, state.peak_lr, state.schedule_steps)
+        state.schedule_epochs = verdict.epochs_left
+        optimizer = session.optimizer(model)
+        return optimizer, session.schedule(optimizer, self.steps_per_epoch, verdict.epochs_left)
 
     def snapshot(
         self,
@@ -331,18 +314,18 @@ class Trainer:
         optimizer: torch.optim.Optimizer,
         scheduler: ScheduleLR,
         state: MainPhase,
+        session: Session,
     ) -> dict[str, Any]:
         """Everything needed to continue after ``epoch`` exactly: weights, optimizer, schedule,
-        restart controller, random generators, history. Plain tensors and containers, so
-        ``torch.load(..., weights_only=True)`` reads it."""
+        the session (restarts, peak LR), random generators, history. Plain tensors and
+        containers, so ``torch.load(..., weights_only=True)`` reads it."""
         return {
             "epoch": epoch,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"},
-            "peak_lr": state.peak_lr,
-            "schedule_steps": state.schedule_steps,
-            "controller": state.controller.state_dict(),
+            "schedule_epochs": state.schedule_epochs,
+            "session": session.state_dict(),
             "best_state": state.best_state,
             "metrics": state.metrics,
             "history": [dataclasses.asdict(e) for e in state.history],
@@ -352,41 +335,41 @@ class Trainer:
         }
 
     def _restore(
-        self, saved: dict[str, Any], model: nn.Module, state: MainPhase
+        self, saved: dict[str, Any], model: nn.Module, state: MainPhase, session: Session
     ) -> tuple[torch.optim.Optimizer, ScheduleLR]:
         """Put a :meth:`snapshot` back; returns the optimizer and schedule to continue with."""
         model.load_state_dict(saved["model"])
-        state.peak_lr, state.schedule_steps = saved["peak_lr"], saved["schedule_steps"]
-        state.controller.load_state_dict(saved["controller"])
+        session.load_state_dict(saved["session"])
+        state.schedule_epochs = saved["schedule_epochs"]
         state.best_state, state.metrics = saved["best_state"], saved["metrics"]
         state.history = [EpochEnd(**e) for e in saved["history"]]
-        optimizer = build_optimizer(model, self.config.train, state.peak_lr)
-        scheduler = self._scheduler(optimizer, state.peak_lr, state.schedule_steps)
+        optimizer = session.optimizer(model)
+        scheduler = session.schedule(optimizer, self.steps_per_epoch, state.schedule_epochs)
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict({**scheduler.state_dict(), **saved["scheduler"]})
         self.gen.set_state(saved["generator"])
-        if "loader_generator" in saved:
-            self.loader_gen.set_state(saved["loader_generator"])
+        self.loader_gen.set_state(saved["loader_generator"])
         torch.set_rng_state(saved["torch_rng"])
         return optimizer, scheduler
 
     def finetune_phase(
         self,
         model: nn.Module,
-        lr: float,
+        session: Session,
         before: float,
         emit: Listener,
         history: list[EpochEnd],
     ) -> tuple[FinetuneResult, dict[str, Any]]:
-        """The no-aug fine-tune at ``lr`` (the current peak LR times ``finetune.lr_factor``).
+        """The no-aug fine-tune at the session's fine-tune LR (the current peak LR times
+        ``finetune.lr_factor``); each epoch is reported to the session.
 
         Returns:
             The :class:`FinetuneResult` and the metrics after its last epoch
             (empty if it ran none).
         """
-        cfg = self.config
-        loss_fn = build_loss(cfg.loss, self.data.class_counts, cfg.train.epochs, self.device)
-        optimizer = build_optimizer(model, cfg.train, lr)
+        cfg, lr = self.config, session.finetune_lr()
+        loss_fn = session.loss_fn(self.data.class_counts, cfg.train.epochs, self.device)
+        optimizer = session.optimizer(model, lr)
         last: dict[str, Any] = {}
         clock = time.perf_counter()
 
@@ -412,6 +395,7 @@ class Trainer:
             clock = now
             history.append(event)
             emit(event)
+            session.report_finetune(event.epoch, value, loss=loss)
 
         result = no_aug_finetune(
             model,
@@ -429,20 +413,13 @@ class Trainer:
 
 @dataclass
 class MainPhase:
-    """The main phase's state: current peak LR, schedule length, restarts, best weights."""
+    """The main phase's state: the schedule's span, best weights, history (the session
+    holds the peak LR and the restarts)."""
 
-    peak_lr: float
-    controller: RestartController
-    schedule_steps: int  # length of the schedule now running (shorter after a restart)
+    schedule_epochs: int | None = None  # epochs the running schedule spans (None: all)
     metrics: dict[str, Any] | None = None  # of the model as it is now; None after a restart
     history: list[EpochEnd] = field(default_factory=list)
     best_state: dict[str, Tensor] | None = None
-
-
-def _controller(cfg: TrickConfig) -> RestartController:
-    r = cfg.restart
-    replay = {item["epoch"]: item["reason"] for item in r.replay}
-    return RestartController(r.patience, r.min_delta, r.lr_factor, r.max_restarts, "max", replay)
 
 
 def train(

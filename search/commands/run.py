@@ -153,11 +153,16 @@ def _run_workers(
     from search.workers import spawn_workers
     from tricks.models import model_from_config
     from tricks.sources import data_info
+    from tricks.user_code import resolve_callable
 
     # Fail on bad data, model or storage here, once, before any worker starts; this
     # fills the prepared-data cache, so the workers load tensors, and reads only metadata.
-    info = data_info(spec.base.data, seed=spec.base.train.seed, data_dir=args.data_dir)
-    model_from_config(spec.base.model, info["in_channels"], len(info["classes"]))
+    info: dict[str, Any] = {"classes": [], "class_counts": []}
+    if spec.base.train.fit:  # the user's loop reads its own data
+        resolve_callable(spec.base.train.fit, "train.fit")
+    else:
+        info = data_info(spec.base.data, seed=spec.base.train.seed, data_dir=args.data_dir)
+        model_from_config(spec.base.model, info["in_channels"], len(info["classes"]))
     study = open_study(spec, opts)
     code = spawn_workers(args.argv, args.workers, args.device)
     if opts.dashboard:
