@@ -12,7 +12,6 @@ then the ratios. Both arms run the same trials (values checked equal).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -26,6 +25,8 @@ import optuna
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from results_io import write_results  # noqa: E402
+
 from search.record import TrialRecord  # noqa: E402
 from tricks.allocator import OPT_OUT  # noqa: E402
 
@@ -102,11 +103,9 @@ def main() -> None:
         f"{base['epoch'] / kept['epoch']:.2f}x, "
         f"system CPU {base['sys'] / max(kept['sys'], 1e-9):.1f}x.",
     ]
-    print("\n".join(lines), flush=True)  # before the files: a bad --out loses nothing
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "allocator.md").write_text("\n".join(lines) + "\n")
-    (out / "allocator.json").write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1))
+    write_results(out, "allocator", lines, {"args": vars(args), "runs": runs})
 
 
 if __name__ == "__main__":

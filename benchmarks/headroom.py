@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from results_io import write_results  # noqa: E402
+
 from search.stats import mean_ci95  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -161,8 +163,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     lines = report(args.power, args.epoch_seconds)
-    (args.out / "headroom.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "headroom", lines)
 
 
 if __name__ == "__main__":

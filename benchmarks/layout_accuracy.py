@@ -16,6 +16,8 @@ import statistics
 import time
 from pathlib import Path
 
+from results_io import write_results
+
 from search.stats import mean_ci95
 from tricks.config import MemoryFormat, TrickConfig
 from tricks.data import load_bundle
@@ -82,8 +84,7 @@ def main() -> None:
         diffs = [runs[f"channels_last/{s}"][split] - runs[f"contiguous/{s}"][split] for s in seeds]
         _, low, high = mean_ci95(diffs)
         lines.append(f"| {split} | {statistics.fmean(diffs):+.2f} | [{low:+.2f}, {high:+.2f}] |")
-    (out / "layout_accuracy.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(out, "layout_accuracy", lines)
 
 
 if __name__ == "__main__":

@@ -24,11 +24,14 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import optuna
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from results_io import write_results  # noqa: E402
+
 from search.record import HOOK_SECONDS, STARTUP, TrialRecord  # noqa: E402
 
 # The quickstart study as shipped (5 + 3 epochs, head class 3000 images): trials of ~16 s.
@@ -240,13 +243,37 @@ def main() -> None:
         print(json.dumps(arms, indent=1), flush=True)
         figure = figure_ms(Path(tmp) / "overhead-0-0.db", max(3, args.reps))
         walls, startups, splits = scaling(args.trials, args.reps, Path(tmp))
-    o = arms["as shipped"]
     per_hour = {k: args.trials * 3600 / statistics.median(v) for k, v in walls.items()}
     lines = [
+        *overhead_lines(arms, args.trials, args.reps),
+        "",
+        *figure_lines(figure),
+        "",
+        *scaling_lines(walls, per_hour, args.trials, args.reps),
+        "",
+        *breakdown_lines(splits),
+        "",
+        startup_line(startups),
+    ]
+    data = {
+        "overhead": arms,
+        "figure_ms": figure,
+        "walls": walls,
+        "per_hour": per_hour,
+        "startup_seconds": startups,
+        "worker_time": splits,
+    }
+    write_results(args.out, "overhead", lines, data)
+
+
+def overhead_lines(arms: dict[str, Any], trials: int, reps: int) -> list[str]:
+    """The overhead table: each arm's share of trial time outside training epochs."""
+    o = arms["as shipped"]
+    return [
         f"Overhead outside training epochs: median {o['median_overhead_share'] * 100:.1f}% of "
         f"trial wall time (max {o['max_overhead_share'] * 100:.1f}%; notes and artifacts "
         f"{o['median_notes_artifacts_share'] * 100:.1f}%), {o['trials']} trials of median "
-        f"{o['median_trial_seconds']:.1f}s ({args.reps} runs of {args.trials} trials).",
+        f"{o['median_trial_seconds']:.1f}s ({reps} runs of {trials} trials).",
         "",
         "| arm (quickstart, 1 worker, SQLite, notes and artifacts on; runs alternating) "
         "| overhead | notes and artifacts | the rest | outside epochs per trial (s) "
@@ -265,22 +292,34 @@ def main() -> None:
         "model set-up. Run wall includes start-up. Both arms run the same trials (same seed; "
         "values checked equal), so their differences are timing alone; shares are medians "
         "over all trials of all runs.",
-        "",
+    ]
+
+
+def figure_lines(figure: dict[str, float]) -> list[str]:
+    return [
         "| learning-curve figure, this run's curves, alternating | median ms per figure |",
         "|---|---|",
         *[f"| {name} | {ms:.0f} |" for name, ms in figure.items()],
         "",
         f"Fresh / reused: {figure[FRESH] / figure[REUSED]:.2f}x.",
-        "",
-        f"| workers ({args.trials} trials, {args.reps} alternating reps, --no-dashboard) "
+    ]
+
+
+def scaling_lines(
+    walls: dict[str, list[float]], per_hour: dict[str, float], trials: int, reps: int
+) -> list[str]:
+    return [
+        f"| workers ({trials} trials, {reps} alternating reps, --no-dashboard) "
         "| median wall (s) | trials/hour |",
         "|---|---|---|",
         *[f"| {k} | {statistics.median(v):.0f} | {per_hour[k]:.0f} |" for k, v in walls.items()],
         "",
         f"2 workers / 1 worker: {per_hour['2 workers'] / per_hour['1 worker']:.2f}x trials/hour.",
-        "",
-        *breakdown_lines(splits),
-        "",
+    ]
+
+
+def startup_line(startups: dict[str, list[float]]) -> str:
+    return (
         "Start-up, torch imported to first training batch, per process (the data cache "
         "filled by the first run): "
         + "; ".join(
@@ -288,25 +327,8 @@ def main() -> None:
             for k, v in startups.items()
             if v
         )
-        + ".",
-    ]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "overhead.md").write_text("\n".join(lines) + "\n")
-    (out / "overhead.json").write_text(
-        json.dumps(
-            {
-                "overhead": arms,
-                "figure_ms": figure,
-                "walls": walls,
-                "per_hour": per_hour,
-                "startup_seconds": startups,
-                "worker_time": splits,
-            },
-            indent=1,
-        )
+        + "."
     )
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples" / "pretrained"))
 
 from make_weights import HEAD_CLASSES, head_classes  # noqa: E402
+from results_io import write_results  # noqa: E402
 
 from search.export import best_trials, trial_config  # noqa: E402
 from search.retrain import run_train  # noqa: E402
@@ -134,9 +135,8 @@ def report(units: dict[tuple[str, int], dict[str, Any]], out: Path) -> str:
         ]
     minutes = sum(u["search_seconds"] + u["retrain_seconds"] for u in units.values()) / 60
     lines += ["", f"Compute: {minutes:.0f} min of study and retraining wall time in all."]
-    text = "\n".join(lines) + "\n"
-    (out.parent / f"{out.name}.md").write_text(text)
-    return text
+    write_results(out.parent, out.name, lines)
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -160,7 +160,7 @@ def main() -> None:
                 unit = json.loads(path.read_text())
                 units[(arm, seed)] = unit
                 print(f"{arm} seed {seed}: test {unit['test'] * 100:.2f}", flush=True)
-    print(report(units, out))
+    report(units, out)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from results_io import write_results  # noqa: E402
 from unit_lock import claimed  # noqa: E402
 
 from search.recipes import RECIPES, recipe_params  # noqa: E402
@@ -224,8 +225,7 @@ def main() -> None:
     if not args.report:
         run_all(args.epochs, args.seeds, store, names)
     lines = report(args.epochs, store)
-    (Path(args.out) / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, name, lines)
 
 
 if __name__ == "__main__":

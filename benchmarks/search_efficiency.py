@@ -60,6 +60,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from results_io import write_results  # noqa: E402
 from unit_lock import claimed  # noqa: E402
 
 from search.checkpoints import CheckpointStore  # noqa: E402
@@ -591,7 +592,19 @@ def write_page(page: Path, lines: list[str]) -> None:
     page.write_text(replace_marked(page.read_text(), "search-efficiency", "\n".join(lines)))
 
 
-def main() -> None:
+def parse_args() -> tuple[argparse.Namespace, dict[str, list[Path]]]:
+    """The command line, with ``--quick``'s settings and the default budget filled in."""
+    parser = _parser()
+    args = parser.parse_args()
+    controls = parse_controls(parser, args.control)
+    if args.quick:
+        args.seeds, args.epochs, args.max_per_class, args.startup = 1, 3, 1000, 2
+        args.arms = "tricksearch,tpe_median,best_recipe,search_retrain"
+    args.budget = args.budget or 3 * args.startup * (args.epochs + 4)
+    return args, controls
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, subset, 4 arms, ~2 min")
     parser.add_argument("--seeds", type=int, default=5)
@@ -647,12 +660,11 @@ def main() -> None:
         help="torch threads; two processes of --threads 1, each pinned to a core "
         "(taskset -c 0 / -c 1), share the units and run ~1.3-1.6x more epochs per hour",
     )
-    args = parser.parse_args()
-    controls = parse_controls(parser, args.control)
-    if args.quick:
-        args.seeds, args.epochs, args.max_per_class, args.startup = 1, 3, 1000, 2
-        args.arms = "tricksearch,tpe_median,best_recipe,search_retrain"
-    args.budget = args.budget or 3 * args.startup * (args.epochs + 4)
+    return parser
+
+
+def main() -> None:
+    args, controls = parse_args()
     tag = args.tag or ("quick" if args.quick else "full")
     out = Path(args.out)
     store = out / f"search_efficiency_{tag}"
@@ -669,9 +681,23 @@ def main() -> None:
             for arm in arms:
                 run_unit(args, arm, seed, data, store)
     runs = {}
-    for p in sorted(store.glob("*.json")):
-        r = json.loads(p.read_text())
+    for path in sorted(store.glob("*.json")):
+        r = json.loads(path.read_text())
         runs[(r["arm"], r["seed"])] = r
+    lines = report_lines(args, arms, controls, runs)
+    plot(runs, out / f"search_efficiency_{tag}.png", args.budget)
+    write_results(out, f"search_efficiency_{tag}", lines)
+    if args.page:
+        write_page(args.page, lines)
+
+
+def report_lines(
+    args: argparse.Namespace,
+    arms: list[str],
+    controls: dict[str, list[Path]],
+    runs: dict[tuple[str, int], dict[str, Any]],
+) -> list[str]:
+    """The tables of every stored unit (and the controls', paired by seed)."""
     hours = sum(r.get("seconds", 0) for r in runs.values()) / 3600
     stored = len(runs)
     add_controls(controls, runs)
@@ -688,11 +714,7 @@ def main() -> None:
         lines += ["", *seed_rows]
     if "search_retrain" in arms and (picks := share_picks(runs, args.budget)):
         lines += ["", *picks]
-    plot(runs, out / f"search_efficiency_{tag}.png", args.budget)
-    (out / f"search_efficiency_{tag}.md").write_text("\n".join(lines) + "\n")
-    if args.page:
-        write_page(args.page, lines)
-    print("\n".join(lines))
+    return lines
 
 
 if __name__ == "__main__":

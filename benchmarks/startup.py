@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import torch
+from results_io import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 STORAGES = ("sqlite", "journal")
@@ -202,11 +203,7 @@ def main() -> None:
         return
     results = measure(args.reps)
     lines = table(results, args.reps)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "startup.md").write_text("\n".join(lines) + "\n")
-    (out / "startup.json").write_text(json.dumps(results, indent=1))
-    print("\n".join(lines))
+    write_results(args.out, "startup", lines, results)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,6 +31,10 @@ from tricks.config import TrickConfig
 from tricks.data import DataBundle, default_data_root, load_bundle, split_long_tailed
 from tricks.loop import evaluate
 from tricks.streaming import StreamData
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_io import write_results
+
 from tricks.trainer import Trainer
 
 
@@ -315,11 +319,25 @@ def main() -> None:
     cfg = TrickConfig.from_dict({"train": {"batch_size": args.batch_size}})
     bundle = load_bundle(cfg.data, seed=0)
     times, full = measure_arms(args, cfg, bundle)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    med_full = {k: statistics.median(v) for k, v in full.items()}
-    ours = med[NEW]
     trainer = Trainer(cfg, bundle, device)
     phases = breakdown(trainer, device)
+    flops, peak, share = efficiency(trainer, bundle, phases, device)
+    result = summary(args, bundle, times, full)
+    result.update(
+        trainer_breakdown_seconds=phases,
+        model_flops=flops,
+        op_mix_peak_flops_per_second=peak,
+        share_of_op_mix_peak=share,
+    )
+    med = result["median_epoch_seconds"]
+    lines = table(
+        result, med, result["median_epoch_with_evaluation_seconds"], phases, share, peak, flops
+    )
+    write_results(args.out, f"throughput_{device.replace(':', '')}", lines, result)
+
+
+def efficiency(trainer: Trainer, bundle: DataBundle, phases: dict[str, float], device: str):  # type: ignore[no-untyped-def]
+    """FLOPs per phase, the op-mix peak and each phase's share of it."""
     n_train, n_val = len(bundle.y_train), len(bundle.y_val)
     flops = {
         "forward": model_flops(trainer, n_train, backward=False),
@@ -333,19 +351,22 @@ def main() -> None:
         "evaluation": flops["evaluation"] / phases["evaluation"] / peak["forward"],
     }
     train_time = sum(phases[k] for k in ("data", "forward", "backward", "optimizer"))
-    share["training step (data + fwd + bwd + opt)"] = (
-        (flops["forward"] + flops["backward"])
-        / (train_time)
-        / (
-            (flops["forward"] + flops["backward"])
-            / (flops["forward"] / peak["forward"] + flops["backward"] / peak["backward"])
-        )
-    )
-    result = {
-        "device": device,
+    work = flops["forward"] + flops["backward"]
+    ideal = flops["forward"] / peak["forward"] + flops["backward"] / peak["backward"]
+    share["training step (data + fwd + bwd + opt)"] = work / train_time / (work / ideal)
+    return flops, peak, share
+
+
+def summary(args, bundle: DataBundle, times, full) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Medians and ratios of the arms, side by side with the in-memory trainer."""
+    med = {k: statistics.median(v) for k, v in times.items()}
+    med_full = {k: statistics.median(v) for k, v in full.items()}
+    ours = med[NEW]
+    return {
+        "device": args.device,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
         "torch": torch.__version__,
-        "train_images": n_train,
+        "train_images": len(bundle.y_train),
         "batch_size": args.batch_size,
         "reps": args.reps,
         "median_epoch_seconds": med,
@@ -355,18 +376,7 @@ def main() -> None:
         "streamed_vs_in_memory_epochs_per_second": {
             k: med_full[NEW] / v for k, v in med_full.items() if k.startswith(STREAMED[:30])
         },
-        "trainer_breakdown_seconds": phases,
-        "model_flops": flops,
-        "op_mix_peak_flops_per_second": peak,
-        "share_of_op_mix_peak": share,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = f"throughput_{device.replace(':', '')}"
-    (out / f"{name}.json").write_text(json.dumps(result, indent=2))
-    lines = table(result, med, med_full, phases, share, peak, flops)
-    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
 
 
 def table(result, med, med_full, phases, share, peak, flops) -> list[str]:  # type: ignore[no-untyped-def]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from results_io import write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -169,9 +170,7 @@ def main() -> None:
     ]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "trial_calls.md").write_text("\n".join(lines) + "\n")
-    (out / "trial_calls.json").write_text(json.dumps(result, indent=1))
-    print("\n".join(lines))
+    write_results(out, "trial_calls", lines, result)
 
 
 if __name__ == "__main__":

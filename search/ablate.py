@@ -86,9 +86,9 @@ def ablate(
             without a completed trial; nothing is written then.
     """
     if seeds < 1:
-        raise UsageError(f"--seeds must be >= 1, got {seeds}")
+        raise UsageError(f"seeds: must be >= 1, got {seeds}")
     if top < 1:
-        raise UsageError(f"--top must be >= 1, got {top}")
+        raise UsageError(f"top: must be >= 1, got {top}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our plan line says it better
     study = load_existing_study(storage_url, study_name)
     runs, absent = plan(study, top, seeds)

@@ -141,8 +141,8 @@ class RestartController:
         if diverged:
             reason = RestartReason.DIVERGED.value
         elif epoch in self.replay:
-            if epochs_left <= 0:  # recorded before restarts needed epochs left
-                return Decision.CONTINUE, None
+            if not restart_allowed(len(self.events), self.max_restarts, epochs_left):
+                return Decision.CONTINUE, None  # recorded where no restart fits now: skip it
             reason = self.replay[epoch]
         elif request is not None:
             reason = request

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from search.commands.options import add_command, add_data_options, add_study, storage_url
+from search.errors import UsageError
 
 __all__ = ["add_parser"]
 
@@ -30,6 +31,10 @@ def add_parser(sub: Any) -> None:
 def command(args: argparse.Namespace) -> int:
     from search.ablate import ablate
     from search.device import resolve_device
+
+    for flag, value in (("--seeds", args.seeds), ("--top", args.top)):
+        if value < 1:  # the library names its arguments; here they are flags
+            raise UsageError(f"{flag} must be >= 1, got {value}")
 
     path = ablate(
         storage_url(args),
