@@ -43,6 +43,7 @@ processes of ``--threads 1`` pinned with ``taskset`` run more epochs per hour th
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import shutil
@@ -538,6 +539,7 @@ def run_unit(args: argparse.Namespace, arm: str, seed: int, data: DataBundle, st
             run = run_search(args, arm, seed, data, store / f"{arm}-{seed}.db")
         run["seconds"] = time.monotonic() - t0
         run["threads"] = args.threads
+        run["made_with"] = made_with(args)
         path.write_text(json.dumps(run, default=str))
         for db in store.glob(f"{arm}-{seed}.db*"):  # its trials are in the JSON now
             db.unlink()
@@ -546,6 +548,36 @@ def run_unit(args: argparse.Namespace, arm: str, seed: int, data: DataBundle, st
             f"{or_nan(run['test']) * 100:.2f} ({run['seconds']:.0f}s)",
             flush=True,
         )
+
+
+#: The arguments that define what a stored unit measured; units made with others do not mix.
+UNIT_ARGS = ("epochs", "startup", "budget", "search_budget", "search_share", "max_per_class")
+
+
+def made_with(args: argparse.Namespace) -> dict[str, Any]:
+    """What a unit is made with: the defining arguments and a hash of the study's tables
+    (parsed, so an edited comment in the study file does not count as a change)."""
+    tables = json.dumps(make_spec(args, "tricksearch", 0).to_dict(), sort_keys=True)
+    key = {name: getattr(args, name) for name in UNIT_ARGS}
+    return {**key, "study_sha256": hashlib.sha256(tables.encode()).hexdigest()}
+
+
+def mixed_units(store: Path, key: dict[str, Any]) -> str | None:
+    """A line naming how stored units differ from ``key``, or None when they all agree.
+
+    Units stored before units recorded what they were made with are taken as they are.
+    """
+    for path in sorted(store.glob("*.json")):
+        stored = json.loads(path.read_text()).get("made_with")
+        if stored is None:
+            continue
+        changed = sorted(k for k in key if stored.get(k) != key[k])
+        if changed:
+            return (
+                f"{store} holds units made with other {', '.join(changed)} ({path.name}); "
+                "use another --tag or --out, or the same arguments"
+            )
+    return None
 
 
 def _search_terms(args: argparse.Namespace, arms: list[str]) -> str:
@@ -675,6 +707,9 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if not args.report:
+        if problem := mixed_units(store, made_with(args)):
+            print(f"search_efficiency: {problem}", file=sys.stderr)
+            raise SystemExit(2)
         data = load_bundle(make_spec(args, "tricksearch", 0).base.data, seed=0)
         print(f"data: {len(data.y_train)} train images; budget {args.budget} epochs", flush=True)
         for seed in range(args.seeds):

@@ -11,17 +11,17 @@ import optuna
 import torch
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-from search.storage import parse_url
+from search.storage import StorageURL, as_url
 
 __all__ = ["CheckpointStore", "checkpoint_dir", "root_trial_number"]
 
 
-def checkpoint_dir(url: str) -> Path:
+def checkpoint_dir(url: str | StorageURL) -> Path:
     """``<db name>_checkpoints/`` beside a file storage, else ``./tricksearch_checkpoints``.
 
     Workers on several machines need a folder they all see (``run --checkpoint-dir``).
     """
-    file = parse_url(url).file
+    file = as_url(url).file
     if file is not None:
         return file.parent / f"{file.stem}_checkpoints"
     return Path("tricksearch_checkpoints")

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from filelock import FileLock
 
-from search.storage import parse_url
+from search.storage import StorageURL, as_url
 
 __all__ = ["CLAIM_SUFFIX", "claim_lock"]
 
@@ -19,7 +19,7 @@ CLAIM_SUFFIX = ".claim.lock"
 
 
 @contextmanager
-def claim_lock(url: str, study_name: str) -> Iterator[None]:
+def claim_lock(url: str | StorageURL, study_name: str) -> Iterator[None]:
     """Hold a per-study lock that every worker on every machine sees.
 
     File storages (SQLite with any driver, journal) lock a ``.claim.lock`` file beside the
@@ -27,7 +27,7 @@ def claim_lock(url: str, study_name: str) -> Iterator[None]:
     MySQL ``GET_LOCK``. The operating system or the database releases the lock when a
     worker dies.
     """
-    parsed = parse_url(url)
+    parsed = as_url(url)
     if parsed.file is not None:
         with FileLock(parsed.file.with_name(parsed.file.name + CLAIM_SUFFIX)):
             yield
@@ -35,7 +35,7 @@ def claim_lock(url: str, study_name: str) -> Iterator[None]:
     key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
     import sqlalchemy
 
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    engine = sqlalchemy.create_engine(parsed.text, poolclass=sqlalchemy.pool.NullPool)
     try:
         with engine.connect() as conn:
             arg: int | str = key

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from search.commands import COMMANDS
 from search.errors import UsageError
@@ -18,11 +18,6 @@ __all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # No abbreviations: "--work 2" must not pass for "--workers 2" (the workers'
-        # argument lists are built by removing the exact option).
-        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
-
     def error(self, message: str) -> NoReturn:
         # One line, not usage + error: the CLI's contract for user mistakes.
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

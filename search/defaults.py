@@ -2,6 +2,5 @@
 
 DEFAULT_STORAGE = "sqlite:///tricksearch.db"
 ENV_STORAGE = "TRICKSEARCH_STORAGE"  # a storage URL for every command that takes --storage
-ENV_WORKER = "TRICKSEARCH_WORKER"  # set by ``run --workers N`` in the processes it starts
 ENV_THREADS = "TRICKSEARCH_THREADS"  # torch threads of one worker
 CHECKPOINT_EVERY = 30.0  # seconds between a running trial's checkpoints (run --checkpoint-every)

@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -26,7 +26,7 @@ from search.optuna_private import heartbeat
 from search.pruner import wrap_pruner
 from search.recipes import enqueue_recipes
 from search.record import StudyRecord, TrialRecord, TrialWriter
-from search.storage import artifact_dir, open_storage, parse_url, redact, retry_callback
+from search.storage import StorageURL, artifact_dir, open_storage, parse_url, retry_callback
 from search.study_file import StudySpec, make_pruner, make_sampler
 
 __all__ = [
@@ -74,6 +74,10 @@ class RunOptions:
     accept_changed_study: bool = False  # resume although the study file was edited
     checkpoint_dir: str | None = None  # default: beside a file storage
     checkpoint_every: float = CHECKPOINT_EVERY  # seconds between checkpoints; 0: every epoch
+    url: StorageURL = field(init=False, repr=False, compare=False)  # ``storage``, parsed once
+
+    def __post_init__(self) -> None:
+        self.url = parse_url(self.storage)
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -86,7 +90,7 @@ def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
     A new study gets the literature's recipes as its first trials (see
     :mod:`search.recipes`) unless warm start is off; a resumed one never gets them again.
     """
-    storage = open_storage(opts.storage, heartbeat_interval=opts.heartbeat)
+    storage = open_storage(opts.url, heartbeat_interval=opts.heartbeat)
     pruner = wrap_pruner(make_pruner(spec), spec.grace_epochs, spec.base.restart.max_restarts)
     study = optuna.create_study(
         storage=storage,
@@ -97,7 +101,7 @@ def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
     )
     if study.direction.name.lower() != spec.direction:
         raise UsageError(
-            f"study {opts.study_name!r} in {redact(opts.storage)} was created to "
+            f"study {opts.study_name!r} in {opts.url.redacted()} was created to "
             f"{study.direction.name.lower()}, the study file says {spec.direction}"
         )
     _check_definition(study, spec, opts)
@@ -168,7 +172,7 @@ def _warm_start(study: optuna.Study, spec: StudySpec, opts: RunOptions) -> None:
     Under the claim lock, so two processes opening a new study enqueue them once.
     """
     wanted = spec.warm_start if opts.warm_start is None else opts.warm_start
-    with claim_lock(opts.storage, opts.study_name):
+    with claim_lock(opts.url, opts.study_name):
         record = StudyRecord(study)
         done = record.warm_start
         if done is None and not study.get_trials(deepcopy=False):
@@ -190,7 +194,7 @@ def _sampler_seed(spec: StudySpec, opts: RunOptions, n_trials: int) -> int:
     it drew before; parallel workers add their process id, so they do not sample the
     same trick configs side by side.
     """
-    local = parse_url(opts.storage).file is not None
+    local = opts.url.file is not None
     if local and not opts.worker:
         return spec.base.train.seed + n_trials
     # Mixed, not added: worker pids are consecutive and their trial counts differ by one,
@@ -248,7 +252,7 @@ class _Progress:
 
 def _claim(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
     """Take a waiting (retried) trial or start a new one, unless the study is full."""
-    with claim_lock(opts.storage, opts.study_name):
+    with claim_lock(opts.url, opts.study_name):
         # Under the lock: two workers that both saw a dead worker's trial stale would
         # otherwise both fail it on SQLite and enqueue two retries of it.
         with warnings.catch_warnings():
@@ -300,7 +304,7 @@ def _recorder(study: optuna.Study, spec: StudySpec, opts: RunOptions, data: Any)
 
     from search.dashboard import TrialRecorder, annotate_study
 
-    folder = Path(opts.artifact_dir or artifact_dir(opts.storage))
+    folder = Path(opts.artifact_dir or artifact_dir(opts.url))
     folder.mkdir(parents=True, exist_ok=True)
     if not opts.worker:
         annotate_study(study, spec, *_class_info(data))
@@ -362,7 +366,7 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
         return study
     recorder = _recorder(study, spec, opts, data)
     progress = _Progress(opts.n_trials, finished_count(study), opts.quiet, opts.worker)
-    folder = Path(opts.checkpoint_dir) if opts.checkpoint_dir else checkpoint_dir(opts.storage)
+    folder = Path(opts.checkpoint_dir) if opts.checkpoint_dir else checkpoint_dir(opts.url)
     objective = Objective(
         spec,
         data,

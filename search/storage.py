@@ -14,7 +14,15 @@ from sqlalchemy.exc import ArgumentError
 
 from search.errors import UsageError
 
-__all__ = ["StorageURL", "artifact_dir", "open_storage", "parse_url", "redact", "retry_callback"]
+__all__ = [
+    "StorageURL",
+    "artifact_dir",
+    "as_url",
+    "open_storage",
+    "parse_url",
+    "redact",
+    "retry_callback",
+]
 
 _SCHEMES = ("sqlite", "postgresql", "mysql", "journal")
 
@@ -35,6 +43,11 @@ class StorageURL:
     def scrub(self, message: str) -> str:
         """``message`` with this URL's password replaced by ``***``."""
         return message.replace(self.password, "***") if self.password else message
+
+
+def as_url(url: str | StorageURL) -> StorageURL:
+    """``url`` parsed: a :class:`StorageURL` as it is, a string through :func:`parse_url`."""
+    return url if isinstance(url, StorageURL) else parse_url(url)
 
 
 def parse_url(url: str) -> StorageURL:
@@ -71,7 +84,10 @@ def redact(url: str) -> str:
 
 
 def open_storage(
-    url: str, heartbeat: bool = True, heartbeat_interval: int = 10, must_exist: bool = False
+    url: str | StorageURL,
+    heartbeat: bool = True,
+    heartbeat_interval: int = 10,
+    must_exist: bool = False,
 ) -> Any:
     """Open ``url`` as an Optuna storage.
 
@@ -91,7 +107,8 @@ def open_storage(
     Raises:
         UsageError: A malformed or unreachable URL (the password is never shown).
     """
-    parsed = parse_url(url)
+    parsed = as_url(url)
+    url = parsed.text
     local = parsed.backend in ("sqlite", "journal")
     if must_exist and local and (parsed.file is None or not parsed.file.is_file()):
         raise UsageError(
@@ -165,9 +182,9 @@ def _sync_normal(engine: Engine) -> None:
     engine.dispose()  # connections opened before the listener get the pragma when reopened
 
 
-def artifact_dir(url: str) -> Path:
+def artifact_dir(url: str | StorageURL) -> Path:
     """The file-system artifact store beside a file storage, or ``./tricksearch_artifacts``."""
-    file = parse_url(url).file
+    file = as_url(url).file
     if file is not None:
         return file.parent / f"{file.stem}_artifacts"
     return Path("tricksearch_artifacts")

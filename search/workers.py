@@ -1,17 +1,27 @@
-"""``run --workers N``: N worker processes on one study, devices and CPU cores shared out."""
+"""``run --workers N``: N worker processes on one study, devices and CPU cores shared out.
+
+The parent parses the command line and the study file once; each worker gets the result as
+a structured description (the study's tables and the run options, JSON on its standard
+input) and runs :func:`search.worker.main`. Nothing is re-parsed from ``argv``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from search.defaults import ENV_THREADS, ENV_WORKER
 from search.errors import UsageError
 
-__all__ = ["device_list", "spawn_workers"]
+if TYPE_CHECKING:
+    from search.runner import RunOptions
+    from search.study_file import StudySpec
+
+__all__ = ["describe_run", "device_list", "spawn_workers"]
 
 
 def device_list(spec: str, workers: int) -> list[str]:
@@ -30,20 +40,14 @@ def device_list(spec: str, workers: int) -> list[str]:
     return [devices[i % len(devices)] for i in range(workers)]
 
 
-def _strip(argv: Sequence[str], option: str) -> list[str]:
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == option:
-            skip = True
-        elif not arg.startswith(option + "="):
-            out.append(arg)
-    return out
+def describe_run(spec: StudySpec, opts: RunOptions, **changes: Any) -> dict[str, Any]:
+    """What a worker needs to run its share: the study's tables and the run options."""
+    options = {f.name: getattr(opts, f.name) for f in dataclasses.fields(opts) if f.init}
+    return {"spec": spec.to_dict(), "options": {**options, **changes}}
 
 
-def spawn_workers(argv: Sequence[str], workers: int, device: str) -> int:
-    """Start ``workers`` copies of this ``run`` command as worker processes and wait for them.
+def spawn_workers(spec: StudySpec, opts: RunOptions, workers: int, device: str) -> int:
+    """Start ``workers`` worker processes on the study and wait for them.
 
     CPU workers split the cores (``torch.set_num_threads``), so N workers are not
     slower in total than one. SIGINT/SIGTERM are passed on; each worker marks its
@@ -52,14 +56,15 @@ def spawn_workers(argv: Sequence[str], workers: int, device: str) -> int:
     devices = device_list(device, workers)
     cpu_workers = sum(d == "cpu" for d in devices) or 1
     threads = max(1, (os.cpu_count() or 1) // cpu_workers)
-    base = _strip(_strip(argv, "--workers"), "--device")
     procs = []
     for i, dev in enumerate(devices):
-        env = {**os.environ, ENV_WORKER: f"w{i}"}
-        if dev == "cpu":
-            env[ENV_THREADS] = str(threads)
-        cmd = [sys.executable, "-m", "search.cli", *base, "--device", dev]
-        procs.append(subprocess.Popen(cmd, env=env))
+        job = describe_run(spec, opts, device=dev, worker=f"w{i}", torch_ready=None)
+        job["threads"] = threads if dev == "cpu" else 0
+        proc = subprocess.Popen([sys.executable, "-m", "search.worker"], stdin=subprocess.PIPE)
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(job).encode())
+        proc.stdin.close()
+        procs.append(proc)
     print(f"started {workers} workers on {', '.join(devices)}", file=sys.stderr, flush=True)
 
     def forward(signum: int, _frame: object) -> None:

@@ -138,3 +138,17 @@ def test_the_tables_go_to_the_results_page_between_its_markers(tmp_path: Path) -
     assert "<!-- reference:search-efficiency -->\n| new table |\n<!--" in text
     assert stored.strip() not in text
     assert text.startswith("# Search efficiency at equal budget")
+
+
+def test_a_run_that_would_mix_units_made_differently_is_refused(tmp_path: Path) -> None:
+    args = argparse.Namespace(epochs=3, startup=2, budget=42, search_budget=0,
+                              search_share=0.85, max_per_class=1000)  # fmt: skip
+    key = search_efficiency.made_with(args)
+    (tmp_path / "legacy-0.json").write_text(json.dumps({"arm": "x"}))  # before the record
+    assert search_efficiency.mixed_units(tmp_path, key) is None
+    (tmp_path / "tricksearch-0.json").write_text(json.dumps({"made_with": key}))
+    assert search_efficiency.mixed_units(tmp_path, key) is None
+    other = search_efficiency.made_with(argparse.Namespace(**{**vars(args), "epochs": 4}))
+    assert other["study_sha256"] != key["study_sha256"]  # the trials' length is in the tables
+    line = search_efficiency.mixed_units(tmp_path, other)
+    assert line is not None and "other epochs, study_sha256 (tricksearch-0.json)" in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 import uuid
@@ -161,7 +162,7 @@ def test_sigint_stops_cleanly_and_the_same_command_finishes(tmp_path: Path) -> N
     assert {t.number: t.value for t in study.trials if t.number in kept} == kept
 
 
-def test_any_sqlite_url_is_locked_and_a_worker_never_spawns_workers(tmp_path: Path) -> None:
+def test_any_sqlite_url_is_locked(tmp_path: Path) -> None:
     # sqlite+pysqlite is the same file storage: the claim lock must hold for it too.
     url = f"sqlite+pysqlite:///{tmp_path / 'study.db'}"
     proc = run_cli(
@@ -180,23 +181,6 @@ def test_any_sqlite_url_is_locked_and_a_worker_never_spawns_workers(tmp_path: Pa
     assert (tmp_path / "study.db.claim.lock").exists()
     study = optuna.load_study(study_name="quickstart", storage=url)
     assert len(assert_intact(study, 4)) == 4 and len(study.trials) == 4
-    # A worker asked for workers runs the study itself.
-    proc = run_cli(
-        "run",
-        QUICKSTART,
-        "--storage",
-        url,
-        "--n-trials",
-        "5",
-        "--workers",
-        "2",
-        *TINY_STUDY,
-        cwd=tmp_path,
-        env={"TRICKSEARCH_WORKER": "w9"},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "started" not in proc.stderr  # before the fix: "started 2 workers", and on
-    assert len(optuna.load_study(study_name="quickstart", storage=url).trials) == 5
 
 
 def checkpoint_files(folder: Path) -> list[Path]:
@@ -262,3 +246,18 @@ def uninterrupted_value(trial: optuna.trial.FrozenTrial) -> float:
         return train(config, load_bundle(config.data, seed=config.train.seed)).value
     finally:
         torch.set_num_threads(threads)
+
+
+def test_workers_get_the_parsed_run_not_an_edited_command_line() -> None:
+    from search.runner import RunOptions
+    from search.study_file import load_study_file, parse_study
+    from search.workers import describe_run
+
+    spec = load_study_file(QUICKSTART, ["train.epochs=2", "space.lr=[0.02, 0.2]"])
+    opts = RunOptions("sqlite:///x.db", "quick", 7, device="cpu", checkpoint_every=0.0)
+    job = json.loads(json.dumps(describe_run(spec, opts, device="cuda:1", worker="w1")))
+    again = parse_study(job["spec"])
+    assert again.base == spec.base and again.space == spec.space and again.name == spec.name
+    worker_opts = RunOptions(**job["options"])
+    assert (worker_opts.device, worker_opts.worker, worker_opts.n_trials) == ("cuda:1", "w1", 7)
+    assert worker_opts.url == opts.url  # the storage URL, parsed once per process

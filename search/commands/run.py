@@ -16,7 +16,7 @@ from search.commands.options import (
     add_storage,
     storage_url,
 )
-from search.defaults import CHECKPOINT_EVERY, ENV_THREADS, ENV_WORKER
+from search.defaults import CHECKPOINT_EVERY, ENV_THREADS
 from search.errors import UsageError
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
 
 
-def _options(args: argparse.Namespace, spec: StudySpec, worker: str) -> RunOptions:
+def _options(args: argparse.Namespace, spec: StudySpec) -> RunOptions:
     from search.device import resolve_device
     from search.runner import RunOptions
 
@@ -109,7 +109,6 @@ def _options(args: argparse.Namespace, spec: StudySpec, worker: str) -> RunOptio
         artifact_dir=args.artifact_dir,
         dashboard=not args.no_dashboard,
         heartbeat=args.heartbeat,
-        worker=worker,
         torch_ready=args.torch_ready,
         warm_start=args.warm_start,
         accept_changed_study=args.accept_changed_study,
@@ -130,17 +129,14 @@ def command(args: argparse.Namespace) -> int:
     spec = load_study_file(args.study_file, overrides)
     _check(args)
     add_search_dir(Path(args.study_file).parent)  # factory modules next to the study file
-    worker = os.environ.get(ENV_WORKER, "")
-    if worker:
-        args.workers = 1  # a worker never spawns workers of its own
     if os.environ.get(ENV_THREADS):
         import torch
 
         torch.set_num_threads(int(os.environ[ENV_THREADS]))
-    opts = _options(args, spec, worker)
+    opts = _options(args, spec)
     run = _run_workers if args.workers > 1 else _run_here
     study, code = run(args, spec, opts)
-    if code or worker or study is None:
+    if code or study is None:
         return code
     _print_best(study, spec, opts)
     return 0
@@ -164,7 +160,7 @@ def _run_workers(
         info = data_info(spec.base.data, seed=spec.base.train.seed, data_dir=args.data_dir)
         model_from_config(spec.base.model, info["in_channels"], len(info["classes"]))
     study = open_study(spec, opts)
-    code = spawn_workers(args.argv, args.workers, args.device)
+    code = spawn_workers(spec, opts, args.workers, args.device)
     if opts.dashboard:
         from search.dashboard import annotate_study
 
@@ -196,7 +192,6 @@ def _run_here(
 
 def _print_best(study: optuna.Study, spec: StudySpec, opts: RunOptions) -> None:
     from search.record import TrialRecord, or_nan
-    from search.storage import redact
 
     try:
         best = study.best_trial
@@ -211,7 +206,7 @@ def _print_best(study: optuna.Study, spec: StudySpec, opts: RunOptions) -> None:
     )
     for key, value in best.params.items():
         print(f"  {key} = {value}")
-    storage, name = shlex.quote(redact(opts.storage)), shlex.quote(opts.study_name)
+    storage, name = shlex.quote(opts.url.redacted()), shlex.quote(opts.study_name)
     print("next:")
     print(f"  tricksearch dashboard --storage {storage}")
     print(f"  tricksearch export --storage {storage} --study {name} --output best.toml")
