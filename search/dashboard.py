@@ -97,14 +97,15 @@ def trial_note(trial_number: int, outcome: TrialOutcome, metric: str) -> str:
     else:
         lines.append("None.")
     lines += ["", "### Result"]
-    if outcome.result is not None:
-        res = outcome.result
-        gain = res.value - res.pre_finetune_value
+    values = outcome.values()
+    if values is not None:
+        pre, value = values
         lines.append(
-            f"Validation {metric}: **{_fmt(res.pre_finetune_value)}** before the no-aug "
-            f"fine-tune, **{_fmt(res.value)}** after it ({gain * 100:+.2f} points)."
+            f"Validation {metric}: **{_fmt(pre)}** before the no-aug "
+            f"fine-tune, **{_fmt(value)}** after it ({(value - pre) * 100:+.2f} points)."
         )
-        lines += _per_class_lines(outcome)
+        if outcome.result is not None and outcome.classes:  # a fit function's are its own
+            lines += _per_class_lines(outcome)
     else:
         lines.append(f"Pruned: {outcome.pruned_reason}. Pruned trials do not fine-tune.")
     return "\n".join(lines)

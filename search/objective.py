@@ -37,6 +37,13 @@ class TrialOutcome:
     classes: list[str] = field(default_factory=list)
     class_counts: list[int] = field(default_factory=list)
     recipe: dict[str, str] | None = None  # a warm-start trial's {"name", "source"}
+    fit_values: tuple[float, float] | None = None  # a fit function's (before, after) fine-tune
+
+    def values(self) -> tuple[float, float] | None:
+        """``(before, after)`` the no-aug fine-tune of a completed trial; None if pruned."""
+        if self.result is not None:
+            return self.result.pre_finetune_value, self.result.value
+        return self.fit_values
 
 
 TrialHook = Callable[[optuna.Trial, TrialOutcome], None]
@@ -128,7 +135,9 @@ class Objective:
         """A trial trained by the study's fit function (``train.fit``) on the protocol."""
         fit = resolve_callable(session.config.train.fit, "train.fit")
         try:
-            return run_fit(fit, session)
+            value = run_fit(fit, session)
+            outcome.fit_values = (session.pre_finetune_value or value, value)
+            return value
         except optuna.TrialPruned as exc:
             outcome.pruned_reason = str(exc)
             raise

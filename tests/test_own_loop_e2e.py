@@ -95,20 +95,20 @@ def test_a_killed_loop_trial_continues_from_its_checkpoint(work: Path) -> None:
 
 @pytest.mark.slow
 def test_the_hand_written_objective_runs_and_report_shows_restarts_and_finetune(
-    work: Path,
+    tmp_path: Path,
 ) -> None:
-    study_file = work / "objective_study.toml"
+    work = tmp_path / "objective"
+    shutil.copytree(OWN_LOOP, work, ignore=shutil.ignore_patterns("*.db", "__pycache__"))
     text = (work / "study.toml").read_text()
     text = text.replace("max_per_class = 1500", "max_per_class = 300")
     text = text.replace("steps_per_epoch = 30", "steps_per_epoch = 10")
+    text = text.replace("epochs = 5", "epochs = 3")
     text = text.replace("max_restarts = [0, 2]", "max_restarts = [1, 2]")
-    study_file.write_text(text + "\n[restart]\npatience = 1\n")
-    url = f"sqlite:///{work / 'objective.db'}"
-    proc = subprocess.run(
-        [sys.executable, "objective.py", "--storage", url, "--trials", "6", "--study",
-         str(study_file)], cwd=work, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+    (work / "study.toml").write_text(text + "\n[restart]\npatience = 1\n")
+    proc = subprocess.run([sys.executable, "objective.py"], cwd=work, capture_output=True,
+                          text=True, timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    url = f"sqlite:///{work / 'objective.db'}"
     study = optuna.load_study(study_name="own_objective", storage=url)
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     recipes = [t for t in study.trials if t.user_attrs.get("recipe")]

@@ -135,3 +135,13 @@ def test_the_readme_is_short_opens_with_the_two_commands_and_its_links_resolve()
     for link in links:
         if not link.startswith("http"):
             assert (ROOT / link).exists(), link
+
+
+def test_the_readme_objective_is_the_example_that_runs() -> None:
+    import textwrap
+
+    source = (ROOT / "examples" / "own_loop" / "objective.py").read_text()
+    marked = re.search(r"\[start:objective\]\n(.*?)# --8<-- \[end", source, re.S)
+    assert marked is not None
+    readme = (ROOT / "README.md").read_text()
+    assert textwrap.dedent(marked.group(1)).strip() in readme  # tested in test_own_loop_e2e

@@ -43,7 +43,7 @@ from torch import nn
 from tricks.config import TrickConfig
 from tricks.factory import build_loss, build_optimizer
 from tricks.loop import LossFn
-from tricks.restart import Decision, RestartController, RestartEvent
+from tricks.restart import Decision, RestartController, RestartEvent, RestartReason
 from tricks.schedules import ScheduleLR
 
 __all__ = [
@@ -187,7 +187,7 @@ class Session:
         poor = not diverged and self._adviser is not None and self._adviser(epoch, value)
         epochs_left = self.config.train.epochs - epoch - 1
         decision, reason = self.controller.observe(
-            epoch, value, diverged, "pruned" if poor else None, epochs_left
+            epoch, value, diverged, RestartReason.PRUNED.value if poor else None, epochs_left
         )
         if decision is Decision.STOP:
             raise TrainingStopped(str(reason), epoch, self.restarts)
