@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from search.commands import COMMANDS
 from search.errors import UsageError
@@ -18,6 +18,10 @@ __all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Options are spelt out: a typo ("--work 2") never passes for another option.
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
     def error(self, message: str) -> NoReturn:
         # One line, not usage + error: the CLI's contract for user mistakes.
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

@@ -93,16 +93,14 @@ def open_storage(
 
     ``sqlite:``, ``postgresql:`` and ``mysql:`` become an ``RDBStorage`` with
     heartbeats: a trial whose worker died is marked failed after three missed
-    beats and retried once. SQLite files are switched to write-ahead logging and
-    wait up to 60 s for a lock, so several local workers can share one.
-    ``journal:///path`` is Optuna's journal file storage (no heartbeats).
+    beats and retried once. SQLite files use write-ahead logging and wait up to 60 s
+    for a lock, so local workers share one. ``journal:///path``: no heartbeats.
 
     Args:
-        url: The storage URL.
+        url: The storage URL, as text or parsed.
         heartbeat: Enable heartbeats (for workers; readers leave it off).
         heartbeat_interval: Seconds between beats; a trial is stale after three.
-        must_exist: For readers: a missing SQLite or journal file is an error
-            instead of a new empty storage.
+        must_exist: For readers: no SQLite or journal file is an error, not a new one.
 
     Raises:
         UsageError: A malformed or unreachable URL (the password is never shown).

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))  # the script imports its sibling results_io
 _spec = importlib.util.spec_from_file_location("headroom", BENCH / "headroom.py")
 assert _spec is not None and _spec.loader is not None
 headroom = importlib.util.module_from_spec(_spec)

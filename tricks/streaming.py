@@ -15,7 +15,6 @@ normalises on the device, like the built-in in-memory datasets.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,20 +25,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from tricks.config import DataConfig
+from tricks.cores import usable_cores
 from tricks.data import DataError, split_long_tailed
 from tricks.user_code import resolve_callable
 
-__all__ = ["StreamData", "cpu_count", "load_factory_data", "load_image_folder"]
+__all__ = ["StreamData", "load_factory_data", "load_image_folder"]
 
 SPLITS = ("train", "val", "test")
-
-
-def cpu_count() -> int:
-    """The cores this process may run on (its affinity), not the machine's count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 @dataclass
@@ -98,7 +90,7 @@ class StreamData:
         """
         workers = self.loader_workers
         if workers < 0:
-            workers = min(4, cpu_count() - 1)
+            workers = min(4, usable_cores() - 1)
         return DataLoader(
             dataset,
             batch_size=batch_size,

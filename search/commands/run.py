@@ -70,6 +70,13 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument(
+        "--workers-per-device",
+        type=int,
+        default=1,
+        metavar="K",
+        help="workers sharing each GPU (small models; default 1)",
+    )
+    p.add_argument(
         "--heartbeat",
         type=int,
         default=10,
@@ -84,6 +91,7 @@ def _check(args: argparse.Namespace) -> None:
     for name, value, low, unit in (
         ("--n-trials", args.n_trials, 1, ""),
         ("--workers", args.workers, 1, ""),
+        ("--workers-per-device", args.workers_per_device, 1, ""),
         ("--heartbeat", args.heartbeat, 1, " second"),
     ):
         if value is not None and value < low:
@@ -160,7 +168,7 @@ def _run_workers(
         info = data_info(spec.base.data, seed=spec.base.train.seed, data_dir=args.data_dir)
         model_from_config(spec.base.model, info["in_channels"], len(info["classes"]))
     study = open_study(spec, opts)
-    code = spawn_workers(spec, opts, args.workers, args.device)
+    code = spawn_workers(spec, opts, args.workers, args.device, args.workers_per_device)
     if opts.dashboard:
         from search.dashboard import annotate_study
 
