@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset, TensorDataset
 from torchvision import datasets, transforms
 
+from search.device import describe_device
 from tricks.config import TrickConfig
 from tricks.data import DataBundle, default_data_root, load_bundle, split_long_tailed
 from tricks.loop import evaluate
@@ -35,10 +36,12 @@ from tricks.streaming import StreamData
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_io import write_results
 
-from tricks.trainer import Trainer
+from tricks.trainer import Trainer, amp_dtype_for
 
 
-def timed_epoch(batches: Iterable, model: torch.nn.Module, opt, device: str) -> float:
+def timed_epoch(
+    batches: Iterable, model: torch.nn.Module, opt, device: str, amp: torch.dtype | None = None
+) -> float:
     """One training epoch over ``batches``; the same loop times every pipeline.
 
     Batches from a DataLoader are copied to the device here, as in Optuna's PyTorch
@@ -49,7 +52,9 @@ def timed_epoch(batches: Iterable, model: torch.nn.Module, opt, device: str) -> 
     for x, y in batches:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
+        with torch.autocast("cuda", dtype=amp) if amp else contextlib.nullcontext():
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
         opt.step()
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -288,7 +293,7 @@ def measure_arms(args, cfg, bundle) -> tuple[dict[str, list[float]], dict[str, l
             model = trainer.build_model()
             opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
             batches = arm.batches(augment=True) if isinstance(arm, Trainer) else arm
-            seconds = timed_epoch(batches, model, opt, device)
+            seconds = timed_epoch(batches, model, opt, device, trainer.amp_dtype)
             line = f"rep {rep} {name}: {seconds:.2f}s"
             if isinstance(arm, Trainer):
                 # The old path evaluated in batches of 1024; the new one picks per device.
@@ -365,6 +370,8 @@ def summary(args, bundle: DataBundle, times, full) -> dict[str, Any]:  # type: i
     return {
         "device": args.device,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "device_name": describe_device(args.device),
+        "autocast": str(amp_dtype_for(torch.device(args.device))),
         "torch": torch.__version__,
         "train_images": len(bundle.y_train),
         "batch_size": args.batch_size,

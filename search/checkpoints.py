@@ -71,7 +71,9 @@ class CheckpointStore:
         if not path.is_file():
             return None
         try:
-            return dict(torch.load(path, weights_only=True))
+            # Onto the CPU: a trial checkpointed on cuda:3 may be retried on cuda:0 or on a
+            # host without a GPU; the trainer moves what it restores to its own device.
+            return dict(torch.load(path, weights_only=True, map_location="cpu"))
         except (OSError, RuntimeError, EOFError):
             return None  # unreadable: start the trial over rather than fail it
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from search.errors import UsageError
 
-__all__ = ["resolve_device"]
+__all__ = ["describe_device", "resolve_device"]
 
 
 def resolve_device(spec: str) -> str:
@@ -34,3 +34,18 @@ def resolve_device(spec: str) -> str:
             raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} GPU(s) visible")
         return spec
     raise UsageError(f"--device: unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def describe_device(device: str) -> str:
+    """What a run trains on, in words: the GPU's name, or the CPU threads (and, on a CPU,
+    why no GPU was used when this torch build could not see one)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    if device == "mps":
+        return "mps (Apple GPU)"
+    why = ""
+    if torch.version.cuda and not torch.cuda.is_available():
+        why = f"; no GPU visible to this torch build (CUDA {torch.version.cuda})"
+    return f"cpu ({torch.get_num_threads()} threads{why})"

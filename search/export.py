@@ -81,6 +81,7 @@ def trial_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> TrickC
         "pre_finetune_value": or_nan(record.pre_finetune_value),
         "restarts": [dict(e) for e in restarts],
         "dataset": raw["data"].get("factory") or raw["data"]["dataset"],
+        "device": trial.user_attrs.get("device", "not recorded"),
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": {
             "python": platform.python_version(),

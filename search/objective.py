@@ -10,6 +10,7 @@ from typing import Any
 import optuna
 
 from search.checkpoints import CheckpointStore
+from search.device import describe_device
 from search.record import TrialWriter
 from search.session import TrialSession, run_fit
 from search.space import suggest_config
@@ -93,6 +94,7 @@ class Objective:
         self.after_trial = after_trial
         self.torch_ready = torch_ready
         self.checkpoints = checkpoints
+        self.device_name = describe_device(device)
 
     def __call__(self, trial: optuna.Trial) -> float:
         base = self.spec.base
@@ -101,6 +103,7 @@ class Objective:
             steps = steps or steps_per_epoch(self.data.n_train, base.train.batch_size)
         config = suggest_config(trial, self.spec.space, base, steps)
         session = TrialSession(trial, config, self.checkpoints)
+        session.record.device(self.device_name)
         outcome = TrialOutcome(
             config,
             [],

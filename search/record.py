@@ -32,6 +32,7 @@ RECIPE = "recipe"  # {"name", "source"} of a warm-start trial (set when enqueued
 STARTUP = "startup_seconds"  # process start (torch imported) to the first epoch's end
 HOOK_SECONDS = "after_trial_seconds"  # notes and artifacts after the trial
 WORKER = "worker"  # host:pid that ran the trial
+DEVICE = "device"  # what the trial trained on, in words (search.device.describe_device)
 
 
 def or_nan(value: float | None) -> float:
@@ -145,6 +146,9 @@ class TrialWriter:
 
     def hook_seconds(self, seconds: float) -> None:
         self.trial.set_user_attr(HOOK_SECONDS, seconds)
+
+    def device(self, description: str) -> None:
+        self.trial.set_user_attr(DEVICE, description)
 
     def worker(self, name: str) -> None:
         self.trial.set_user_attr(WORKER, name)

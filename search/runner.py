@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from search.checkpoints import CheckpointStore, checkpoint_dir
 from search.claim import claim_lock
 from search.defaults import CHECKPOINT_EVERY
+from search.device import describe_device
 from search.errors import UsageError
 from search.objective import Objective
 from search.optuna_private import heartbeat
@@ -291,6 +292,25 @@ class _Interrupts:
             raise Interrupted(self.pending)
 
 
+def _warn_local_folders(opts: RunOptions) -> None:
+    """One line when a server storage's workers would keep checkpoints or artifacts apart."""
+    if opts.url.file is not None:
+        return  # a file storage: its folders sit beside the file every worker shares
+    folders = {"--checkpoint-dir": opts.checkpoint_dir}
+    if opts.dashboard:
+        folders["--artifact-dir"] = opts.artifact_dir
+    local = [key for key, f in folders.items() if f is None or not Path(f).is_absolute()]
+    if local:
+        print(
+            f"tricksearch: warning: {' and '.join(local)}: on this machine only (relative or "
+            "the default) while the storage is a server: a trial retried on another host starts "
+            "over and its artifacts are missing in the dashboard there; give folders every "
+            "worker sees ($TRICKSEARCH_CHECKPOINT_DIR, $TRICKSEARCH_ARTIFACT_DIR)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _class_info(data: Any) -> tuple[list[str], list[int]]:
     """Classes and counts for the dashboard's study note (unknown for a fit function's data)."""
     return (data.classes, data.class_counts) if data is not None else ([], [])
@@ -364,6 +384,10 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
     study = open_study(spec, opts)
     if finished_count(study) >= opts.n_trials:
         return study
+    if not opts.worker:
+        _warn_local_folders(opts)
+    if not opts.quiet:
+        print(f"training on {describe_device(opts.device)}", file=sys.stderr, flush=True)
     recorder = _recorder(study, spec, opts, data)
     progress = _Progress(opts.n_trials, finished_count(study), opts.quiet, opts.worker)
     folder = Path(opts.checkpoint_dir) if opts.checkpoint_dir else checkpoint_dir(opts.url)

@@ -165,6 +165,9 @@ class TrainConfig(Section):
     memory_format: MemoryFormat = Field(
         "auto", description="auto = channels_last for conv nets (1.5x on CPU)"
     )
+    eval_batch_size: int = Field(
+        0, ge=0, description="evaluation batch (0 = 4096 on a GPU, 128 on a CPU)"
+    )
     fit: str = Field(
         "", description="your `pkg.module:fit(config, session)` training loop ('' = built-in)"
     )

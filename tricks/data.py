@@ -72,12 +72,12 @@ class DataBundle:
     def class_counts(self) -> list[int]:
         return torch.bincount(self.y_train, minlength=self.num_classes).tolist()
 
-    def to(self, device: torch.device | str) -> DataBundle:
-        fields = {
-            k: getattr(self, k)
-            for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-        }
-        moved = {k: v.to(device) for k, v in fields.items()}
+    def to(self, device: torch.device | str, test: bool = False) -> DataBundle:
+        """The bundle with its training and validation splits on ``device``; the test split
+        too when ``test`` (it is evaluated once, so the trainer moves it batch by batch)."""
+        splits = ("x_train", "y_train", "x_val", "y_val") + (("x_test", "y_test") if test else ())
+        moved = {k: getattr(self, k) for k in ("x_test", "y_test")}
+        moved.update({k: getattr(self, k).to(device) for k in splits})
         return DataBundle(**moved, classes=self.classes, mean=self.mean, std=self.std)
 
 

@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from search.commands.options import add_command, add_data_options, add_study, storage_url
+from search.commands.options import (
+    add_artifact_dir,
+    add_command,
+    add_data_options,
+    add_study,
+    storage_url,
+)
 from search.errors import UsageError
 
 __all__ = ["add_parser"]
@@ -24,7 +30,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seeds", type=int, default=3, help="seeds per arm (default 3)")
     p.add_argument("--top", type=int, default=1, help="ablate the N best configs (default 1)")
     p.add_argument("--output", default=None, help="output directory (default ablation-<study>)")
-    p.add_argument("--artifact-dir", default=None, help="artifact store folder")
+    add_artifact_dir(p)
     p.set_defaults(func=command)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from search.commands.options import add_command, add_storage, storage_url
+from search.commands.options import add_artifact_dir, add_command, add_storage, storage_url
 
 __all__ = ["add_parser"]
 
@@ -20,7 +20,7 @@ def add_parser(sub: Any) -> None:
     add_storage(p)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--artifact-dir", default=None, help="artifact store folder")
+    add_artifact_dir(p)
     p.set_defaults(func=command)
 
 

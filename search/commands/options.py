@@ -7,6 +7,8 @@ import os
 from typing import Any
 
 __all__ = [
+    "add_artifact_dir",
+    "add_checkpoint_dir",
     "add_command",
     "add_data_options",
     "add_overrides",
@@ -15,7 +17,7 @@ __all__ = [
     "storage_url",
 ]
 
-from search.defaults import DEFAULT_STORAGE, ENV_STORAGE
+from search.defaults import DEFAULT_STORAGE, ENV_ARTIFACT_DIR, ENV_CHECKPOINT_DIR, ENV_STORAGE
 
 
 def add_command(sub: Any, name: str, help: str, example: str) -> argparse.ArgumentParser:
@@ -47,6 +49,25 @@ def add_study(p: argparse.ArgumentParser) -> None:
 def storage_url(args: argparse.Namespace, fallback: str = DEFAULT_STORAGE) -> str:
     """``--storage``, else ``$TRICKSEARCH_STORAGE``, else ``fallback``."""
     return str(args.storage or os.environ.get(ENV_STORAGE) or fallback)
+
+
+def add_artifact_dir(p: argparse.ArgumentParser) -> None:
+    """``--artifact-dir DIR``; without it ``$TRICKSEARCH_ARTIFACT_DIR``, then beside the storage."""
+    p.add_argument(
+        "--artifact-dir",
+        default=os.environ.get(ENV_ARTIFACT_DIR) or None,
+        help=f"artifact store folder (default: ${ENV_ARTIFACT_DIR}, else beside a file storage)",
+    )
+
+
+def add_checkpoint_dir(p: argparse.ArgumentParser) -> None:
+    """``--checkpoint-dir DIR``; without it ``$TRICKSEARCH_CHECKPOINT_DIR``, then beside it."""
+    p.add_argument(
+        "--checkpoint-dir",
+        default=os.environ.get(ENV_CHECKPOINT_DIR) or None,
+        help=f"running trials' checkpoints (default: ${ENV_CHECKPOINT_DIR}, else beside a file "
+        "storage); a folder every worker sees",
+    )
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search.commands.options import (
+    add_artifact_dir,
+    add_checkpoint_dir,
     add_command,
     add_data_options,
     add_overrides,
@@ -42,11 +44,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--seed", type=int, default=None, help="seed of data split, training, sampler")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.add_argument("--artifact-dir", help="artifact store folder (default: beside a file storage)")
-    p.add_argument(
-        "--checkpoint-dir",
-        help="trial checkpoints (default: <db>_checkpoints beside a file storage)",
-    )
+    add_artifact_dir(p)
+    add_checkpoint_dir(p)
     p.add_argument(
         "--checkpoint-every",
         type=float,
