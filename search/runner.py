@@ -27,6 +27,7 @@ from search.optuna_private import heartbeat
 from search.pruner import wrap_pruner
 from search.recipes import enqueue_recipes
 from search.record import StudyRecord, TrialRecord, TrialWriter
+from search.resilient import retrying
 from search.storage import StorageURL, artifact_dir, open_storage, parse_url, retry_callback
 from search.study_file import StudySpec, make_pruner, make_sampler
 
@@ -252,7 +253,14 @@ class _Progress:
 
 
 def _claim(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
-    """Take a waiting (retried) trial or start a new one, unless the study is full."""
+    """Take a waiting (retried) trial or start a new one, unless the study is full.
+
+    A lost connection (the database restarting) retries the whole claim.
+    """
+    return retrying(_claim_once)(study, opts)
+
+
+def _claim_once(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
     with claim_lock(opts.url, opts.study_name):
         # Under the lock: two workers that both saw a dead worker's trial stale would
         # otherwise both fail it on SQLite and enqueue two retries of it.

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from search.errors import UsageError
+from search.resilient import ResilientRDBStorage
 
 __all__ = [
     "StorageURL",
@@ -131,12 +132,14 @@ def open_storage(
             raise UsageError(f"sqlite storage needs a file: sqlite:///study.db, got {url!r}")
         _enable_wal(parsed.file)
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    else:  # a server: ping pooled connections, so a retry after a restart gets a live one
+        kwargs["engine_kwargs"] = {"pool_pre_ping": True}
     if heartbeat:
         kwargs["heartbeat_interval"] = heartbeat_interval
         kwargs["grace_period"] = 3 * heartbeat_interval
         kwargs["heartbeat_stale_trial_callback"] = retry_callback()
     try:
-        storage = optuna.storages.RDBStorage(url, **kwargs)
+        storage = ResilientRDBStorage(url, **kwargs)  # a down server fails here, at once
     except Exception as exc:  # SQLAlchemy raises many types for a bad URL or a dead server
         message = parsed.scrub(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
         raise UsageError(f"cannot open storage {parsed.redacted()}: {message}") from None
