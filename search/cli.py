@@ -7,11 +7,13 @@ and turns user mistakes into one line on stderr with exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from search.commands import COMMANDS
+from search.defaults import ENV_THREADS
 from search.errors import UsageError
 
 __all__ = ["main"]
@@ -60,7 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tricks.allocator import keep_freed_memory
 
     keep_freed_memory()  # before torch allocates anything
-    import torch  # noqa: F401  # first, so that start-up is timed from here
+    import torch  # first, so that start-up is timed from here
+
+    if os.environ.get(ENV_THREADS):  # every command: a process's share of a node's cores
+        torch.set_num_threads(int(os.environ[ENV_THREADS]))
 
     args.argv, args.torch_ready = argv, time.perf_counter()
     from optuna.exceptions import ExperimentalWarning

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from search.commands.options import (
     add_storage,
     storage_url,
 )
-from search.defaults import CHECKPOINT_EVERY, ENV_THREADS
+from search.defaults import CHECKPOINT_EVERY
 from search.errors import UsageError
 
 if TYPE_CHECKING:
@@ -136,10 +135,6 @@ def command(args: argparse.Namespace) -> int:
     spec = load_study_file(args.study_file, overrides)
     _check(args)
     add_search_dir(Path(args.study_file).parent)  # factory modules next to the study file
-    if os.environ.get(ENV_THREADS):
-        import torch
-
-        torch.set_num_threads(int(os.environ[ENV_THREADS]))
     opts = _options(args, spec)
     run = _run_workers if args.workers > 1 else _run_here
     study, code = run(args, spec, opts)
