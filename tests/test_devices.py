@@ -80,3 +80,40 @@ def test_a_cgroup_quota_caps_the_cores(tmp_path: Path) -> None:
     assert usable_cores(tmp_path) == 1
     (tmp_path / "cpu.max").write_text("max 100000\n")
     assert usable_cores(tmp_path) == usable_cores(tmp_path / "none")
+
+
+def test_four_workers_start_each_with_its_own_gpu(four_gpus, monkeypatch) -> None:
+    import json
+
+    from search.runner import RunOptions
+    from search.study_file import load_study_file
+    from search.workers import spawn_workers
+
+    started = []
+
+    class FakeWorker:  # records what a worker process would be started with
+        def __init__(self, cmd, stdin, env) -> None:
+            self.env, self.cmd, self.sent = env, cmd, b""
+            self.stdin = self
+            started.append(self)
+
+        def write(self, data: bytes) -> None:
+            self.sent += data
+
+        def close(self) -> None:
+            pass
+
+        def poll(self) -> int:
+            return 0
+
+        def wait(self) -> int:
+            return 0
+
+    monkeypatch.setattr("search.workers.subprocess.Popen", FakeWorker)
+    spec = load_study_file(ROOT / "studies" / "quickstart.toml")
+    assert spawn_workers(spec, RunOptions("sqlite:///x.db", "q", 8), 4, "cuda") == 0
+    assert [w.env["CUDA_VISIBLE_DEVICES"] for w in started] == ["0", "1", "2", "3"]
+    jobs = [json.loads(w.sent) for w in started]
+    assert {j["options"]["device"] for j in jobs} == {"cuda:0"}
+    assert [j["options"]["worker"] for j in jobs] == ["w0", "w1", "w2", "w3"]
+    assert all(w.cmd[1:] == ["-m", "search.worker"] for w in started)
