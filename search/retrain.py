@@ -54,10 +54,13 @@ def run_train(
     device: str,
     data_dir: str | None,
     stream: TextIO | None = None,
+    checkpoint: Path | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate on val and test; write ``metrics.json``, ``model.pt`` and ``config.toml``.
 
-    Progress lines go to ``stream`` (standard output when None).
+    Progress lines go to ``stream`` (standard output when None). With ``checkpoint``, the
+    training state is kept in that file after every epoch and a run that finds it there
+    continues from it (on the CPU it ends as an unbroken run would); it is removed at the end.
     """
     import torch
 
@@ -77,7 +80,10 @@ def run_train(
         flush=True,
     )
     trainer = Trainer(config, data, device)
-    result = trainer.fit(_printer(stream))
+    store = _FileStore(checkpoint) if checkpoint is not None else None
+    result = trainer.fit(_printer(stream), session=Session(config, store=store))
+    if store is not None:
+        store.remove()
     test = trainer.evaluate(result.model, "test") if trainer.has_test else None
     output.mkdir(parents=True, exist_ok=True)
     metrics = {
@@ -147,3 +153,28 @@ def _run_fit(config: TrickConfig, output: Path, stream: TextIO, start: float) ->
         torch.save(state, output / "model.pt")
     config.save(output / "config.toml")
     return metrics
+
+
+class _FileStore:
+    """One run's checkpoint in one file (written to a temporary file, then renamed)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def save(self, state: dict[str, Any]) -> None:
+        import torch
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.path)
+
+    def load(self) -> dict[str, Any] | None:
+        import torch
+
+        if not self.path.is_file():
+            return None
+        return dict(torch.load(self.path, weights_only=True, map_location="cpu"))
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -76,6 +76,7 @@ class RunOptions:
     accept_changed_study: bool = False  # resume although the study file was edited
     checkpoint_dir: str | None = None  # default: beside a file storage
     checkpoint_every: float = CHECKPOINT_EVERY  # seconds between checkpoints; 0: every epoch
+    budget: str = ""  # search.budget: claim trials only while they fit the search's share
     url: StorageURL = field(init=False, repr=False, compare=False)  # ``storage``, parsed once
 
     def __post_init__(self) -> None:
@@ -118,7 +119,7 @@ def open_study(spec: StudySpec, opts: RunOptions) -> optuna.Study:
 
 
 #: Study-file keys that may change between runs of one study: they set how long to run.
-RESUMABLE_CHANGES = {"study.n_trials", "study.timeout", "study.warm_start"}
+RESUMABLE_CHANGES = {"study.n_trials", "study.timeout", "study.warm_start", "study.budget"}
 
 
 def _flatten(tables: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -252,6 +253,14 @@ class _Progress:
         self.bar.close()
 
 
+def _fits_budget(study: optuna.Study, opts: RunOptions) -> bool:
+    """Whether one more trial fits the search's share of ``opts.budget``."""
+    from search.budget import may_claim, most_epochs, parse_budget
+
+    most = most_epochs(StudyRecord(study).spec or {})
+    return may_claim(study, parse_budget(opts.budget, most), most)
+
+
 def _claim(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
     """Take a waiting (retried) trial or start a new one, unless the study is full.
 
@@ -262,6 +271,8 @@ def _claim(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
 
 def _claim_once(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
     with claim_lock(opts.url, opts.study_name):
+        if opts.budget and not _fits_budget(study, opts):
+            return None
         # Under the lock: two workers that both saw a dead worker's trial stale would
         # otherwise both fail it on SQLite and enqueue two retries of it.
         with warnings.catch_warnings():

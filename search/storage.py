@@ -126,18 +126,7 @@ def open_storage(
     except Exception as exc:  # SQLAlchemy raises NoSuchModuleError, ImportError, ...
         message = parsed.scrub(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
         raise UsageError(f"cannot open storage {parsed.redacted()}: {message}") from None
-    kwargs: dict[str, Any] = {}
-    if parsed.backend == "sqlite":
-        if parsed.file is None or str(parsed.file) == ":memory:":
-            raise UsageError(f"sqlite storage needs a file: sqlite:///study.db, got {url!r}")
-        _enable_wal(parsed.file)
-        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    else:  # a server: ping pooled connections, so a retry after a restart gets a live one
-        kwargs["engine_kwargs"] = {"pool_pre_ping": True}
-    if heartbeat:
-        kwargs["heartbeat_interval"] = heartbeat_interval
-        kwargs["grace_period"] = 3 * heartbeat_interval
-        kwargs["heartbeat_stale_trial_callback"] = retry_callback()
+    kwargs = _rdb_kwargs(parsed, heartbeat, heartbeat_interval)
     try:
         storage = ResilientRDBStorage(url, **kwargs)  # a down server fails here, at once
     except Exception as exc:  # SQLAlchemy raises many types for a bad URL or a dead server
@@ -146,6 +135,26 @@ def open_storage(
     if parsed.backend == "sqlite":
         _sync_normal(storage.engine)
     return storage
+
+
+def _rdb_kwargs(parsed: StorageURL, heartbeat: bool, interval: int) -> dict[str, Any]:
+    """``RDBStorage`` arguments: SQLite in WAL mode with a 60 s busy timeout, or a server whose
+    pooled connections are pinged (a retry after a restart gets a live one); heartbeats."""
+    kwargs: dict[str, Any] = {}
+    if parsed.backend == "sqlite":
+        if parsed.file is None or str(parsed.file) == ":memory:":
+            raise UsageError(
+                f"sqlite storage needs a file: sqlite:///study.db, got {parsed.redacted()!r}"
+            )
+        _enable_wal(parsed.file)
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    else:
+        kwargs["engine_kwargs"] = {"pool_pre_ping": True}
+    if heartbeat:
+        kwargs["heartbeat_interval"] = interval
+        kwargs["grace_period"] = 3 * interval
+        kwargs["heartbeat_stale_trial_callback"] = retry_callback()
+    return kwargs
 
 
 #: Retries a stale (killed) trial: same parameters, its reports kept; the objective then

@@ -46,6 +46,7 @@ class StudySpec:
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "MedianPruner", "kwargs": {}})
     grace_epochs: int = 1
     warm_start: bool = True
+    budget: str = ""  # "1300ep", "90m": search.budget
 
     def to_dict(self) -> dict[str, Any]:
         """The study file's tables, as stored on the study for provenance."""
@@ -57,6 +58,7 @@ class StudySpec:
             "n_trials": self.n_trials,
             "timeout": self.timeout,
             "warm_start": self.warm_start,
+            "budget": self.budget,
         }
         out["sampler"] = self.sampler
         out["pruner"] = {**self.pruner, "grace_epochs": self.grace_epochs}
@@ -141,6 +143,7 @@ class StudyTable(Section):
     storage: str = Field(DEFAULT_STORAGE, min_length=1, description="Optuna storage URL")
     warm_start: bool = Field(True, description="enqueue the literature recipes first")
     fit: str = Field("", description="your fit function; sets `train.fit` (see there)")
+    budget: str = Field("", description="epochs (`1300ep`) or time (`90m`) for search + final")
 
     @field_validator("direction")
     @classmethod
@@ -206,6 +209,7 @@ def parse_study(raw: dict[str, Any]) -> StudySpec:
         pruner=parsed.pruner.model_dump(exclude={"grace_epochs"}),
         grace_epochs=parsed.pruner.grace_epochs,
         warm_start=study.warm_start,
+        budget=study.budget,
     )
     check_space_fits(spec.space, base)
     make_sampler(spec)  # fail early on unknown names or bad keyword arguments

@@ -66,6 +66,7 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="resume a study although its study file was edited (recorded in the study)",
     )
+    _add_budget(p)
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument(
         "--workers-per-device",
@@ -83,6 +84,17 @@ def add_parser(sub: Any) -> None:
     add_data_options(p)
     add_overrides(p)
     p.set_defaults(func=command)
+
+
+def _add_budget(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--budget",
+        default=None,
+        metavar="B",
+        help="epochs (1300ep) or wall time (90m, 3h) for the search and a final training of "
+        "its best config on the rest (default: the study file's [study] budget)",
+    )
+    p.add_argument("--output", default=None, help="with a budget: the final model's folder")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -120,6 +132,7 @@ def _options(args: argparse.Namespace, spec: StudySpec) -> RunOptions:
         accept_changed_study=args.accept_changed_study,
         checkpoint_dir=args.checkpoint_dir,
         checkpoint_every=args.checkpoint_every,
+        budget=args.budget or spec.budget,
     )
 
 
@@ -136,11 +149,42 @@ def command(args: argparse.Namespace) -> int:
     _check(args)
     add_search_dir(Path(args.study_file).parent)  # factory modules next to the study file
     opts = _options(args, spec)
+    if opts.budget:
+        from search.budget import most_epochs, parse_budget
+
+        parse_budget(opts.budget, most_epochs(spec.to_dict()))  # bad input: before anything
+        opts.n_trials = max(opts.n_trials, 10_000) if not args.n_trials else opts.n_trials
     run = _run_workers if args.workers > 1 else _run_here
     study, code = run(args, spec, opts)
     if code or study is None:
         return code
+    if opts.budget:
+        return _finish_budget(args, spec, opts, study)
     _print_best(study, spec, opts)
+    return 0
+
+
+def _finish_budget(
+    args: argparse.Namespace, spec: StudySpec, opts: RunOptions, study: optuna.Study
+) -> int:
+    """The final training on the rest of the budget; its folder's files as the last lines."""
+    from search.budget import finish, most_epochs, parse_budget
+    from search.device import resolve_device
+    from search.runner import Interrupted
+
+    budget = parse_budget(opts.budget, most_epochs(spec.to_dict()))
+    output = Path(args.output or Path("runs") / f"{opts.study_name}-budget")
+    try:
+        metrics = finish(study, opts.storage, budget, output, resolve_device(args.device),
+                         args.data_dir)  # fmt: skip
+    except (KeyboardInterrupt, Interrupted):
+        print("tricksearch: interrupted: the final training continues from its checkpoint "
+              "when you run the same command again", file=sys.stderr)  # fmt: skip
+        return 130
+    test = metrics["test"][spec.metric] if metrics["test"] else float("nan")
+    print(f"final model: {spec.metric} val {metrics['value']:.4f}, test {test:.4f}")
+    for name in ("model.pt", "metrics.json", "best.toml", "report/report.md"):
+        print(f"  {output / name}")
     return 0
 
 

@@ -1,0 +1,56 @@
+"""`run --budget`: a budget in epochs or time, parsed, checked, and split search / final."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from search.budget import Budget, most_epochs, parse_budget
+from search.errors import UsageError
+from tests.conftest import ROOT
+from tests.test_bad_input import one_line_exit_2
+
+QUICKSTART = str(ROOT / "studies" / "quickstart.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "budget"),
+    [
+        ("1300ep", Budget(1300, False)),
+        ("1300 epochs", Budget(1300, False)),
+        ("90m", Budget(5400, True)),
+        ("1.5h", Budget(5400, True)),
+        ("45s", Budget(45, True)),
+    ],
+)
+def test_budgets_in_epochs_and_time(text: str, budget: Budget) -> None:
+    assert parse_budget(text, 8) == budget
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("lots", "budget: 'lots' is not understood; use e.g. 1300ep, 90m or 3h"),
+        ("0ep", "budget: must be above zero"),
+        ("5ep", "budget: '5ep' is less than one trial's 8 epochs"),
+        ("3 weeks", "is not understood"),
+    ],
+)
+def test_bad_budgets_name_the_key(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+        parse_budget(text, 8)
+
+
+def test_a_trial_counts_its_widest_finetune() -> None:
+    tables = {"train": {"epochs": 40}, "finetune": {"epochs": 4}}
+    assert most_epochs(tables) == 44
+    assert most_epochs({**tables, "space": {"finetune_epochs": [3, 6]}}) == 46
+
+
+@pytest.mark.parametrize("budget", ["lots", "0ep", "7ep"])
+def test_a_bad_budget_stops_run_before_anything_is_stored(cli, tmp_path: Path, budget) -> None:
+    proc = cli("run", QUICKSTART, "--budget", budget, "--storage", f"sqlite:///{tmp_path}/s.db",
+               cwd=tmp_path)  # fmt: skip
+    one_line_exit_2(proc, "budget:")
+    assert list(tmp_path.iterdir()) == []
