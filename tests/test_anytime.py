@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCH))  # the script imports its sibling results_io
-_spec = importlib.util.spec_from_file_location("anytime", BENCH / "anytime.py")
-assert _spec is not None and _spec.loader is not None
-anytime = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(anytime)
+from tests.conftest import load_benchmark
+
+anytime = load_benchmark("anytime")
 
 
 def unit(trials: list[tuple[str, float | None, float, str | None]]) -> dict:

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCH))  # the script imports its sibling results_io
-_spec = importlib.util.spec_from_file_location("headroom", BENCH / "headroom.py")
-assert _spec is not None and _spec.loader is not None
-headroom = importlib.util.module_from_spec(_spec)
-sys.modules["headroom"] = headroom  # its dataclass looks its module up while it is made
-_spec.loader.exec_module(headroom)
+from tests.conftest import load_benchmark
+
+headroom = load_benchmark("headroom")
 
 
 def store(folder: Path, name: str, tests: list[float], epochs: int = 1300) -> headroom.Arm:

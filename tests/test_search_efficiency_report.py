@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import ROOT, load_benchmark
 from tricks.data import DataBundle
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCH))  # the script imports its sibling unit_lock
-_spec = importlib.util.spec_from_file_location("search_efficiency", BENCH / "search_efficiency.py")
-assert _spec is not None and _spec.loader is not None
-search_efficiency = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(search_efficiency)
+search_efficiency = load_benchmark("search_efficiency")
 
 
 def search_unit(arm: str, seed: int, picks: list[tuple[float, float, str | None]]) -> dict:
@@ -127,7 +121,7 @@ def test_search_retrain_is_paired_with_tpe_retrain_when_both_ran() -> None:
 
 
 def test_the_tables_go_to_the_results_page_between_its_markers(tmp_path: Path) -> None:
-    root = BENCH.parent
+    root = ROOT
     page = root / search_efficiency.PAGE
     stored = (root / "benchmarks" / "results" / "search_efficiency_full.md").read_text()
     assert stored.strip() in page.read_text()  # the page holds what the script last wrote
