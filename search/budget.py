@@ -10,8 +10,8 @@ with the search at 85%).
 
 Epochs are counted as the benchmark counts them: every epoch a finished trial ran, training
 and fine-tune. A time budget counts the seconds of those epochs (one worker's wall time;
-with N workers, worker-seconds), and the final training's epochs come from the study's own
-median epoch time.
+with N workers, worker-seconds), and the final training's epochs come from the pick's own
+measured epoch time.
 """
 
 from __future__ import annotations
@@ -110,18 +110,28 @@ def may_claim(study: optuna.Study, budget: Budget, most_epochs: int) -> bool:
     return seconds + (running + 1) * typical <= limit
 
 
-def final_epochs(study: optuna.Study, budget: Budget, finetune_epochs: int) -> int:
-    """Training epochs the rest of the budget buys for the final model."""
+def final_epochs(study: optuna.Study, budget: Budget, pick: optuna.trial.FrozenTrial,
+                 finetune_epochs: int) -> int:
+    """Training epochs the rest of the budget buys for the final model.
+
+    In time, an epoch costs what the pick's own epochs cost (a wider model's are slower
+    than the study's median), and one epoch is held back so that the final training's
+    spread of epoch times ends within the budget rather than past it."""
     epochs, seconds = spent(study.get_trials(deepcopy=False))
     if not budget.in_seconds:
         return int(budget.amount - epochs) - finetune_epochs
-    per_epoch = [
+    own = [r["seconds"] for r in TrialRecord(pick).curve if r.get("seconds")]
+    per_epoch = statistics.mean(own) if own else _median_epoch(study)
+    return int((budget.amount - seconds) / per_epoch) - 1 - finetune_epochs
+
+
+def _median_epoch(study: optuna.Study) -> float:
+    return statistics.median(
         r["seconds"]
         for t in study.get_trials(deepcopy=False, states=_FINISHED)
         for r in TrialRecord(t).curve
         if r.get("seconds")
-    ]
-    return int((budget.amount - seconds) / statistics.median(per_epoch)) - finetune_epochs
+    )
 
 
 def finish(
@@ -141,7 +151,7 @@ def finish(
 
     best = best_trials(study, 1, "to train for the budget")[0]
     config = trial_config(study, best)
-    epochs = final_epochs(study, budget, config.finetune.epochs)
+    epochs = final_epochs(study, budget, best, config.finetune.epochs)
     if epochs < 1:
         raise UsageError(f"budget: the search spent all of {budget}; nothing left to retrain")
     final = config.stretched(epochs)
