@@ -110,8 +110,9 @@ def may_claim(study: optuna.Study, budget: Budget, most_epochs: int) -> bool:
     return seconds + (running + 1) * typical <= limit
 
 
-def final_epochs(study: optuna.Study, budget: Budget, pick: optuna.trial.FrozenTrial,
-                 finetune_epochs: int) -> int:
+def final_epochs(
+    study: optuna.Study, budget: Budget, pick: optuna.trial.FrozenTrial, finetune_epochs: int
+) -> int:
     """Training epochs the rest of the budget buys for the final model.
 
     In time, an epoch costs what the pick's own epochs cost (a wider model's are slower

@@ -13,7 +13,13 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 
 from search.storage import StorageURL, as_url
 
-__all__ = ["CheckpointStore", "checkpoint_dir", "root_trial_number"]
+__all__ = [
+    "CheckpointStore",
+    "checkpoint_dir",
+    "load_checkpoint",
+    "root_trial_number",
+    "save_checkpoint",
+]
 
 
 def checkpoint_dir(url: str | StorageURL) -> Path:
@@ -31,6 +37,30 @@ def root_trial_number(trial: optuna.trial.FrozenTrial) -> int:
     """The trial a retry continues: Optuna's retry callback records it as ``failed_trial``."""
     number = RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
     return trial.number if number is None else number
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` through a temporary file and a rename, so a kill never
+    leaves a torn checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The state in ``path``, onto the CPU; None when there is none or it cannot be read.
+
+    Onto the CPU: a trial checkpointed on cuda:3 may be retried on cuda:0 or on a host
+    without a GPU; the trainer moves what it restores to its own device. An unreadable
+    file starts the training over rather than failing it.
+    """
+    if not path.is_file():
+        return None
+    try:
+        return dict(torch.load(path, weights_only=True, map_location="cpu"))
+    except (OSError, RuntimeError, EOFError):
+        return None
 
 
 class CheckpointStore:
@@ -61,21 +91,10 @@ class CheckpointStore:
         if self.every and now - self._last.setdefault(root, now) < self.every:
             return
         self._last[root] = now
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".trial-{root}.{os.getpid()}.tmp"
-        torch.save(state, tmp)
-        tmp.replace(self.path(root))
+        save_checkpoint(self.path(root), state)
 
     def load(self, root: int) -> dict[str, Any] | None:
-        path = self.path(root)
-        if not path.is_file():
-            return None
-        try:
-            # Onto the CPU: a trial checkpointed on cuda:3 may be retried on cuda:0 or on a
-            # host without a GPU; the trainer moves what it restores to its own device.
-            return dict(torch.load(path, weights_only=True, map_location="cpu"))
-        except (OSError, RuntimeError, EOFError):
-            return None  # unreadable: start the trial over rather than fail it
+        return load_checkpoint(self.path(root))
 
     def remove(self, root: int) -> None:
         self._last.pop(root, None)

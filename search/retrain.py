@@ -156,25 +156,20 @@ def _run_fit(config: TrickConfig, output: Path, stream: TextIO, start: float) ->
 
 
 class _FileStore:
-    """One run's checkpoint in one file (written to a temporary file, then renamed)."""
+    """One run's checkpoint in one file, written and read as trial checkpoints are."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def save(self, state: dict[str, Any]) -> None:
-        import torch
+        from search.checkpoints import save_checkpoint
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.path)
+        save_checkpoint(self.path, state)
 
     def load(self) -> dict[str, Any] | None:
-        import torch
+        from search.checkpoints import load_checkpoint
 
-        if not self.path.is_file():
-            return None
-        return dict(torch.load(self.path, weights_only=True, map_location="cpu"))
+        return load_checkpoint(self.path)
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

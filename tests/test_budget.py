@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
 
-from search.budget import Budget, most_epochs, parse_budget
+from search.budget import Budget, final_epochs, most_epochs, parse_budget
 from search.errors import UsageError
 from tests.conftest import ROOT
 from tests.test_bad_input import one_line_exit_2
@@ -40,6 +41,23 @@ def test_budgets_in_epochs_and_time(text: str, budget: Budget) -> None:
 def test_bad_budgets_name_the_key(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
         parse_budget(text, 8)
+
+
+def _trial(value: float, epoch_seconds: float, epochs: int = 10) -> optuna.trial.FrozenTrial:
+    curve = [{"epoch": e, "value": value, "seconds": epoch_seconds} for e in range(epochs)]
+    return optuna.trial.create_trial(value=value, user_attrs={"curve": curve})
+
+
+def test_a_time_budget_buys_final_epochs_at_the_picks_own_epoch_time() -> None:
+    study = optuna.create_study(direction="maximize")
+    for value, seconds in ((0.80, 1.0), (0.81, 1.0), (0.82, 1.0), (0.90, 3.0)):
+        study.add_trial(_trial(value, seconds))  # the pick is a wider model: 3 s epochs
+    spent = 3 * 10 * 1.0 + 10 * 3.0
+    budget = Budget(spent + 100.0, in_seconds=True)  # 100 s left
+    # 100 s at the pick's 3 s an epoch is 33 epochs; one held back, 4 of them fine-tune.
+    assert final_epochs(study, budget, study.best_trial, 4) == 33 - 1 - 4
+    # In epochs: 50 left after the 40 spent, 4 of them fine-tune.
+    assert final_epochs(study, Budget(40 + 50, in_seconds=False), study.best_trial, 4) == 46
 
 
 def test_a_trial_counts_its_widest_finetune() -> None:
