@@ -37,6 +37,7 @@ __all__ = [
     "may_claim",
     "most_epochs",
     "parse_budget",
+    "search_progress",
     "spent",
 ]
 
@@ -95,6 +96,24 @@ def spent(trials: list[optuna.trial.FrozenTrial]) -> tuple[int, float]:
     """Epochs and seconds of the finished trials' curves (every epoch they ran)."""
     curves = [TrialRecord(t).curve for t in trials if t.state in _FINISHED]
     return sum(len(c) for c in curves), sum(r.get("seconds", 0.0) for c in curves for r in c)
+
+
+def search_progress(trials: list[optuna.trial.FrozenTrial], budget: Budget) -> str:
+    """How much of the search's share the finished trials have spent, for the progress lines."""
+    epochs, seconds = spent(trials)
+    limit = SEARCH_SHARE * budget.amount
+    if budget.in_seconds:
+        done = f"{_duration(seconds)} of {_duration(limit)}"
+    else:
+        done = f"{epochs} of {limit:.0f} epochs"
+    share = (seconds if budget.in_seconds else epochs) / limit
+    return f"budget: search {done} ({share:.0%}); the rest trains its pick"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.2f} h"
 
 
 def may_claim(study: optuna.Study, budget: Budget, most_epochs: int) -> bool:

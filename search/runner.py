@@ -253,12 +253,27 @@ class _Progress:
         self.bar.close()
 
 
-def _fits_budget(study: optuna.Study, opts: RunOptions) -> bool:
-    """Whether one more trial fits the search's share of ``opts.budget``."""
-    from search.budget import may_claim, most_epochs, parse_budget
+def _budget(study: optuna.Study, opts: RunOptions) -> tuple[Any, int]:
+    """``opts.budget`` parsed, and the most epochs one trial of the study runs."""
+    from search.budget import most_epochs, parse_budget
 
     most = most_epochs(StudyRecord(study).spec or {})
-    return may_claim(study, parse_budget(opts.budget, most), most)
+    return parse_budget(opts.budget, most), most
+
+
+def _fits_budget(study: optuna.Study, opts: RunOptions) -> bool:
+    """Whether one more trial fits the search's share of ``opts.budget``."""
+    from search.budget import may_claim
+
+    return may_claim(study, *_budget(study, opts))
+
+
+def _budget_progress(
+    study: optuna.Study, trials: list[optuna.trial.FrozenTrial], opts: RunOptions
+) -> str:
+    from search.budget import search_progress
+
+    return search_progress(trials, _budget(study, opts)[0])
 
 
 def _claim(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
@@ -369,6 +384,8 @@ def _work(
         failures = failures + 1 if failure else 0
         trials = study.get_trials(deepcopy=False)  # one read serves both
         progress.trial(trials[trial.number], sum(t.state in FINISHED for t in trials))
+        if opts.budget:
+            progress.write(_budget_progress(study, trials, opts))
         if failures >= MAX_FAILURES_IN_A_ROW:
             raise RepeatedFailure(
                 f"{failures} trials in a row failed, the last with {failure}; stopping"

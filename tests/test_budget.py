@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.budget import Budget, final_epochs, most_epochs, parse_budget
+from search.budget import Budget, final_epochs, most_epochs, parse_budget, search_progress
 from search.errors import UsageError
 from tests.conftest import ROOT
 from tests.test_bad_input import one_line_exit_2
@@ -58,6 +58,16 @@ def test_a_time_budget_buys_final_epochs_at_the_picks_own_epoch_time() -> None:
     assert final_epochs(study, budget, study.best_trial, 4) == 33 - 1 - 4
     # In epochs: 50 left after the 40 spent, 4 of them fine-tune.
     assert final_epochs(study, Budget(40 + 50, in_seconds=False), study.best_trial, 4) == 46
+
+
+def test_progress_says_how_much_of_the_search_share_is_spent() -> None:
+    trials = [_trial(0.8, 1.5, epochs=20), _trial(0.9, 1.5, epochs=20)]  # 40 epochs, 60 s
+    assert search_progress(trials, Budget(100, False)) == (
+        "budget: search 40 of 85 epochs (47%); the rest trains its pick"
+    )
+    assert search_progress(trials, Budget(3600, True)) == (
+        "budget: search 60 s of 51.0 min (2%); the rest trains its pick"
+    )
 
 
 def test_a_trial_counts_its_widest_finetune() -> None:
