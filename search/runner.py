@@ -213,7 +213,7 @@ class _Progress:
     as in a batch job's log, stderr gets the plain epoch and trial lines alone.
     """
 
-    def __init__(self, total: int, done: int, quiet: bool, worker: str) -> None:
+    def __init__(self, total: int | None, done: int, quiet: bool, worker: str) -> None:
         from tqdm import tqdm
 
         self.quiet = quiet
@@ -425,7 +425,8 @@ def run_study(spec: StudySpec, opts: RunOptions, data: Any = None) -> optuna.Stu
     if not opts.quiet:
         print(f"training on {describe_device(opts.device)}", file=sys.stderr, flush=True)
     recorder = _recorder(study, spec, opts, data)
-    progress = _Progress(opts.n_trials, finished_count(study), opts.quiet, opts.worker)
+    total = None if opts.budget else opts.n_trials  # a budget ends the search, not a count
+    progress = _Progress(total, finished_count(study), opts.quiet, opts.worker)
     folder = Path(opts.checkpoint_dir) if opts.checkpoint_dir else checkpoint_dir(opts.url)
     objective = Objective(
         spec,
