@@ -28,10 +28,11 @@ def study_epochs(url: str) -> tuple[int, float]:
 
 
 @pytest.mark.slow
-def test_an_epoch_budget_is_kept_and_the_final_model_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])  # two workers share the search's share
+def test_an_epoch_budget_is_kept_and_the_final_model_written(tmp_path: Path, workers) -> None:
     url = f"sqlite:///{tmp_path / 'b.db'}"
     proc = run_cli("run", "quickstart", "--storage", url, "--budget", "40ep", "--output",
-                   "final", *SMALL, cwd=tmp_path, env=ENV)  # fmt: skip
+                   "final", "--workers", workers, *SMALL, cwd=tmp_path, env=ENV)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     final = tmp_path / "final"
     metrics = json.loads((final / "metrics.json").read_text())
