@@ -19,8 +19,8 @@ its final training; the recipe training resumes from its checkpoint). ``--report
 tabulates: per arm the mean test balanced accuracy with a 95% t interval, and the paired
 differences width - fixed, width - recipe, fixed - recipe.
 
-    python benchmarks/budget_width.py --minutes 60 --seeds 0,1,2   # 9 units, ~5 h on 2 cores, resumable
-    python benchmarks/budget_width.py --report
+    python benchmarks/budget_width.py --minutes 60 --seeds 0,1,2   # 9 units, ~5 h, resumable
+    python benchmarks/budget_width.py --report --page docs/results/budget.md
 """
 
 from __future__ import annotations
@@ -241,7 +241,7 @@ def lanes(args: argparse.Namespace) -> None:
         t.join()
 
 
-def report(out: Path) -> None:
+def report(out: Path, page: Path | None = None) -> None:
     """Per arm mean test accuracy [95% t CI]; the paired differences between the arms."""
     from search.stats import mean_ci95
 
@@ -272,6 +272,10 @@ def report(out: Path) -> None:
             m, lo, hi = mean_ci95(diffs)
             lines.append(f"| {arm} - {base} | {len(diffs)} | {m:+.2f} [{lo:+.2f}, {hi:+.2f}] |")
     write_results(out.parent, out.name, lines, sorted(units.values(), key=str))
+    if page is not None:
+        from search.reference import replace_marked
+
+        page.write_text(replace_marked(page.read_text(), "budget-width", "\n".join(lines)))
 
 
 def main() -> None:
@@ -285,6 +289,12 @@ def main() -> None:
         "--set", action="append", default=[], help="passed on to run (a smoke test)"
     )
     parser.add_argument("--report", action="store_true", help="only tabulate the finished units")
+    parser.add_argument(
+        "--page",
+        type=Path,
+        help="also write the tables between this docs "
+        "page's <!-- reference:budget-width --> markers",
+    )
     parser.add_argument("--recipe-unit", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
@@ -294,7 +304,7 @@ def main() -> None:
         return
     if not args.report:
         lanes(args)
-    report(args.out)
+    report(args.out, args.page)
 
 
 if __name__ == "__main__":
