@@ -181,5 +181,7 @@ def finish(
           f"{final.finetune.epochs} epochs into {output}", file=sys.stderr, flush=True)  # fmt: skip
     with open(output / "train.log", "a") as log:
         metrics = run_train(final, output, device, data_dir, log, output / "checkpoint.pt")
-    build_report(storage, study.study_name, output / "report", device, data_dir, False)
+    what = f"the final model: this config stretched to {epochs} + {final.finetune.epochs} epochs"
+    build_report(storage, study.study_name, output / "report", device, data_dir,
+                 final=(what, metrics))  # fmt: skip
     return metrics

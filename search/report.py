@@ -168,6 +168,8 @@ class _Report:
     study: optuna.Study
     summary: dict[str, Any]
     output: Path
+    #: What the test metrics are of, said above their table.
+    tested: str = "the best config retrained once, restarts replayed"
 
     @property
     def metric(self) -> str:
@@ -178,7 +180,7 @@ def _test_lines(rep: _Report, best: FrozenTrial, metrics: dict[str, Any]) -> lis
     test = metrics["test"]
     overall = [
         "",
-        "Held-out test split (the best config retrained once, restarts replayed):",
+        f"Held-out test split ({rep.tested}):",
         "",
         "| accuracy | balanced accuracy | macro-F1 |",
         "|---|---|---|",
@@ -336,12 +338,15 @@ def build_report(
     device: str = "cpu",
     data_dir: str | None = None,
     evaluate_test: bool = True,
+    final: tuple[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write ``output/report.md`` with PNG figures and ``output/summary.json``.
 
     The best config's test-split metrics come from retraining it once (its restarts
     replayed, same seed), so the test split is never used for selection. The
-    retraining's epoch lines go to ``output/best_run/train.log``.
+    retraining's epoch lines go to ``output/best_run/train.log``. ``final`` is a
+    training already done instead (``--budget``'s final model): what it was, and the
+    metrics :func:`search.retrain.run_train` returned for it.
     """
     study = load_existing_study(storage_url, study_name)
     output.mkdir(parents=True, exist_ok=True)
@@ -354,11 +359,12 @@ def build_report(
         f"{rep.summary['trials']} trials ({states}). "
         f"Metric: validation **{rep.metric}**; numbers in points are percentage points.",
     ]
-    retrain = (
-        (lambda cfg: _retrain(cfg, output / "best_run", device, data_dir))
-        if evaluate_test
-        else None
-    )
+    retrain: Callable[[TrickConfig], dict[str, Any]] | None = None
+    if final is not None:
+        rep.tested, done = final
+        retrain = lambda _: done  # noqa: E731
+    elif evaluate_test:
+        retrain = lambda cfg: _retrain(cfg, output / "best_run", device, data_dir)  # noqa: E731
     md += _best_section(rep, retrain)
     md += _history_section(rep)
     md += _finetune_section(rep)

@@ -43,6 +43,9 @@ def test_an_epoch_budget_is_kept_and_the_final_model_written(tmp_path: Path, wor
     for name in ("model.pt", "best.toml", "report/report.md"):
         assert (final / name).is_file(), name
     assert "final/model.pt" in proc.stdout  # the last lines name the files
+    report = (final / "report" / "report.md").read_text()  # its test table is the final model's
+    assert "Held-out test split (the final model: this config stretched to " in report
+    assert f"| {metrics['test']['balanced_accuracy'] * 100:.2f}% |" in report
 
 
 @pytest.mark.slow
