@@ -16,7 +16,6 @@ from search.session import TrialSession, run_fit
 from search.space import suggest_config
 from search.study_file import StudySpec
 from tricks.config import TrickConfig
-from tricks.restart import RestartEvent
 from tricks.schedules import steps_per_epoch
 from tricks.session import TrainingStopped
 from tricks.sources import Data
@@ -116,22 +115,19 @@ class Objective:
             return self._user_fit(trial, session, outcome)
         assert self.data is not None, "the built-in trainer needs the study's data"
         resume = session.resume()
-        if resume is not None:
-            outcome.curve = [_curve_row(EpochEnd(**e)) for e in resume["history"]]
-            outcome.restarts = [e.to_dict() for e in session.restarts]
         trainer = Trainer(config, self.data, self.device)
         try:
-            listener = self._listener(trial, outcome)
+            listener = self._listener(trial)
             outcome.result = trainer.fit(listener, resume=resume, session=session)
         except TrainingStopped as exc:
             outcome.pruned_reason = session.stop_reason(exc)
-            session.close(exc, outcome.curve)
-            self._hook(trial, outcome)
+            session.close(exc)
+            self._hook(trial, session, outcome)
             raise optuna.TrialPruned(outcome.pruned_reason) from None
         result = outcome.result
-        session.close(curve=outcome.curve)
+        session.close()
         session.record.result(result.pre_finetune_value, result.metrics)
-        self._hook(trial, outcome)
+        self._hook(trial, session, outcome)
         return result.value
 
     def _user_fit(self, trial: optuna.Trial, session: TrialSession, outcome: TrialOutcome) -> float:
@@ -145,19 +141,14 @@ class Objective:
             outcome.pruned_reason = str(exc)
             raise
         finally:
-            outcome.curve = list(session.history)
-            outcome.restarts = [e.to_dict() for e in session.restarts]
-            self._hook(trial, outcome)
+            self._hook(trial, session, outcome)
 
-    def _listener(self, trial: optuna.Trial, outcome: TrialOutcome) -> Listener:
-        """Progress lines, the curve, the restarts and the start-up time, from the events."""
+    def _listener(self, trial: optuna.Trial) -> Listener:
+        """Progress lines and the start-up time, from the trainer's events."""
 
         def listen(event: object) -> None:
-            if isinstance(event, RestartEvent):
-                outcome.restarts.append(event.to_dict())
             if not isinstance(event, EpochEnd):
                 return
-            outcome.curve.append(_curve_row(event))
             if self.torch_ready is not None:  # this process's first epoch
                 started = time.perf_counter() - event.seconds - self.torch_ready
                 TrialWriter(trial).startup(started)
@@ -167,19 +158,11 @@ class Objective:
 
         return listen
 
-    def _hook(self, trial: optuna.Trial, outcome: TrialOutcome) -> None:
+    def _hook(self, trial: optuna.Trial, session: TrialSession, outcome: TrialOutcome) -> None:
+        """The ``after_trial`` hook, with the curve and restarts as the session kept them."""
+        outcome.curve = list(session.history)
+        outcome.restarts = [e.to_dict() for e in session.restarts]
         if self.after_trial is not None:
             start = time.perf_counter()
             self.after_trial(trial, outcome)
             TrialWriter(trial).hook_seconds(time.perf_counter() - start)
-
-
-def _curve_row(event: EpochEnd) -> dict[str, Any]:
-    return {
-        "epoch": event.epoch,
-        "phase": event.phase,
-        "value": event.value,
-        "lr": event.lr,
-        "loss": event.train_loss,
-        "seconds": event.seconds,
-    }

@@ -81,14 +81,12 @@ class TrialSession(Session):
             self.record.resumed_after(self.last_epoch)
         return state
 
-    def close(
-        self, stopped: TrainingStopped | None = None, curve: list[dict[str, Any]] | None = None
-    ) -> None:
-        """Write what the dashboard and ``report`` read: the curve (default: the session's
-        history), the values, the reason it stopped."""
+    def close(self, stopped: TrainingStopped | None = None) -> None:
+        """Write what the dashboard and ``report`` read: the curve (the session's history),
+        the values, the reason it stopped."""
         if self.checkpoints is not None:
             self.checkpoints.remove(self.root)  # finished: nothing to resume
-        self.record.curve(self.history if curve is None else curve)
+        self.record.curve(self.history)
         if stopped is not None:
             self.record.pruned(self.stop_reason(stopped))
         elif self.pre_finetune_value is not None:

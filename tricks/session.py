@@ -168,9 +168,16 @@ class Session:
 
     # -- the one decision per epoch ------------------------------------------------------
     def report(
-        self, epoch: int, value: float, *, loss: float = math.nan, diverged: bool = False
+        self,
+        epoch: int,
+        value: float,
+        *,
+        loss: float = math.nan,
+        diverged: bool = False,
+        lr: float | None = None,
     ) -> Verdict:
-        """Record a training epoch's validation ``value`` and decide.
+        """Record a training epoch's validation ``value`` (and its ``lr``, default the
+        current peak) and decide.
 
         Raises:
             ValueError: ``epoch`` is not after the last one reported.
@@ -183,7 +190,7 @@ class Session:
             )
         diverged = diverged or not math.isfinite(value)
         self.last_epoch = epoch
-        self._remember(epoch, "train", value, loss)
+        self._remember(epoch, "train", value, loss, lr)
         poor = not diverged and self._adviser is not None and self._adviser(epoch, value)
         epochs_left = self.config.train.epochs - epoch - 1
         decision, reason = self.controller.observe(

@@ -287,7 +287,7 @@ class Trainer:
             )
             state.history.append(event)
             emit(event)
-            verdict = session.report(epoch, value, loss=loss, diverged=not finite)
+            verdict = session.report(epoch, value, loss=loss, diverged=not finite, lr=lr)
             if finite and session.controller.best_epoch == epoch:
                 state.best_state = copy.deepcopy(model.state_dict())
             if verdict.restart:
