@@ -8,9 +8,8 @@ runs another unit, so every unit trains under the same conditions:
           added to the shipped study's space (a wider small CNN pays for its slower epochs)
   fixed   the same command on the shipped study (width 16)
   recipe  the best recipe, deferred re-weighting (Cao et al., NeurIPS 2019), at the
-          default width, stretched to the epochs the budget buys: the epoch time is the
-          mean of that recipe's own warm-start trial in the same seed's ``fixed`` unit (as
-          ``--budget`` plans its final training), one epoch held back
+          default width, stretched to as many epochs (training and fine-tune) as the same
+          seed's ``fixed`` unit ran in its budget: the same width, so the same compute
 
 Each unit's summary lands in ``<out>/<arm>-<seed>.json`` as it finishes; its study,
 checkpoints and final folder in ``<work>/<arm>-<seed>/``. Resumable: the same command
@@ -180,8 +179,14 @@ def _db(folder: Path) -> str:
 
 
 def recipe_unit(seed: int, args: argparse.Namespace) -> None:
-    """Train the deferred re-weighting recipe for the epochs ``--minutes`` buys (one process,
-    pinned by the caller); resumes from ``final/checkpoint.pt``."""
+    """Train the deferred re-weighting recipe for as many epochs as the same seed's ``fixed``
+    unit ran in its budget (one process, pinned by the caller); resumes from
+    ``final/checkpoint.pt``.
+
+    Both are the small CNN at width 16, so equal epochs are equal compute: the epochs the
+    fixed search and its final training bought in the budget, whatever the machine's load
+    was then. (An epoch time measured in one trial would carry the load of that moment.)
+    """
     import optuna
     import torch
 
@@ -190,16 +195,16 @@ def recipe_unit(seed: int, args: argparse.Namespace) -> None:
     from search.retrain import run_train
 
     torch.set_num_threads(1)
+    fixed = json.loads((args.out / f"fixed-{seed}.json").read_text())
     study = optuna.load_study(
         study_name="fashion_mnist_lt", storage=_db(args.work / f"fixed-{seed}")
     )
     trial = next(t for t in study.trials if (TrialRecord(t).recipe or {}).get("name") == RECIPE)
     config = trial_config(study, trial)
-    own = [r["seconds"] for r in TrialRecord(trial).curve if r.get("seconds")]
-    epochs = int(args.minutes * 60 / statistics.mean(own)) - 1 - config.finetune.epochs
+    epochs = fixed["search_epochs"] + fixed["final_epochs"] - config.finetune.epochs
     print(
-        f"{RECIPE} (trial {trial.number}, {statistics.mean(own):.2f} s an epoch): "
-        f"{epochs} + {config.finetune.epochs} epochs",
+        f"{RECIPE} (trial {trial.number} of fixed-{seed}): {epochs} + "
+        f"{config.finetune.epochs} epochs, as many as fixed-{seed} ran",
         flush=True,
     )
     final = Path("final")
