@@ -143,7 +143,11 @@ class StudyTable(Section):
     storage: str = Field(DEFAULT_STORAGE, min_length=1, description="Optuna storage URL")
     warm_start: bool = Field(True, description="enqueue the literature recipes first")
     fit: str = Field("", description="your fit function; sets `train.fit` (see there)")
-    budget: str = Field("", description="epochs (`1300ep`) or time (`90m`) for search + final")
+    budget: str = Field(
+        "",
+        description="epochs (`1300ep`) or training time (`90m`; summed over workers) for "
+        "search + final",
+    )
 
     @field_validator("direction")
     @classmethod

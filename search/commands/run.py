@@ -91,8 +91,9 @@ def _add_budget(p: argparse.ArgumentParser) -> None:
         "--budget",
         default=None,
         metavar="B",
-        help="epochs (1300ep) or wall time (90m, 3h) for the search and a final training of "
-        "its best config on the rest (default: the study file's [study] budget)",
+        help="epochs (1300ep) or training time (90m, 3h; summed over --workers) for the "
+        "search and a final training of its best config on the rest (default: the study "
+        "file's [study] budget)",
     )
     p.add_argument("--output", default=None, help="with a budget: the final model's folder")
 
