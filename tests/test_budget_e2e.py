@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.conftest import run_cli, start_cli
+from tests.conftest import ROOT, run_cli, start_cli
 
 SMALL = [
     "--set", "data.max_per_class=300", "--set", "data.val_per_class=40",
@@ -85,3 +85,22 @@ def test_an_interrupted_final_training_continues_to_the_same_metrics(tmp_path: P
     a = json.loads((whole / "final" / "metrics.json").read_text())
     b = json.loads((cut / "final" / "metrics.json").read_text())
     assert (b["value"], b["test"]) == (a["value"], a["test"])
+
+
+@pytest.mark.slow
+def test_a_fit_function_study_takes_a_budget(tmp_path: Path) -> None:
+    study = ROOT / "examples" / "own_loop" / "study.toml"
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    small = ["--set", "data.max_per_class=300", "--set", "data.val_per_class=40",
+             "--set", "train.epochs=2", "--set", "finetune.epochs=1",
+             "--set", "train.steps_per_epoch=6", "--device", "cpu", "--no-warm-start",
+             "--quiet"]  # fmt: skip
+    proc = run_cli("run", str(study), "--storage", url, "--budget", "30ep", "--output", "final",
+                   *small, cwd=tmp_path, env=ENV)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "final" / "metrics.json").read_text())
+    trials = optuna.load_study(study_name="own_loop", storage=url).trials
+    search = sum(len(t.user_attrs.get("curve", [])) for t in trials if t.state.name != "FAIL")
+    assert search <= 0.85 * 30 and search + len(metrics["history"]) <= 30
+    assert metrics["test"]["balanced_accuracy"] > 0  # the loop hands its test metrics over
+    assert (tmp_path / "final" / "model.pt").is_file()
