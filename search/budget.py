@@ -57,7 +57,7 @@ class Budget:
     in_seconds: bool
 
     def __str__(self) -> str:
-        return f"{self.amount / 60:g} min" if self.in_seconds else f"{self.amount:g} epochs"
+        return _duration(self.amount) if self.in_seconds else f"{self.amount:g} epochs"
 
 
 def parse_budget(text: str, trial_epochs: int) -> Budget:
@@ -111,9 +111,11 @@ def search_progress(trials: list[optuna.trial.FrozenTrial], budget: Budget) -> s
 
 
 def _duration(seconds: float) -> str:
+    """``45 s``, ``90 min``, ``12.5 min``, ``3 h``: seconds under two minutes, minutes
+    under two hours, hours above."""
     if seconds < 120:
         return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.2f} h"
+    return f"{seconds / 60:.3g} min" if seconds < 7200 else f"{seconds / 3600:.3g} h"
 
 
 def may_claim(study: optuna.Study, budget: Budget, most_epochs: int) -> bool:
@@ -134,13 +136,15 @@ def final_epochs(
 ) -> int:
     """Training epochs the rest of the budget buys for the final model.
 
-    In time, an epoch costs what the pick's own epochs cost (a wider model's are slower
-    than the study's median), and one epoch is held back so that the final training's
+    In time, an epoch costs what the pick's own epochs cost on average after its first,
+    which also holds the trial's set-up (a wider model's are slower than the study's
+    median), and one epoch is held back so that the final training's
     spread of epoch times ends within the budget rather than past it."""
     epochs, seconds = spent(study.get_trials(deepcopy=False))
     if not budget.in_seconds:
         return int(budget.amount - epochs) - finetune_epochs
     own = [r["seconds"] for r in TrialRecord(pick).curve if r.get("seconds")]
+    own = own[1:] if len(own) > 1 else own  # the first also holds the set-up (a process's start)
     per_epoch = statistics.mean(own) if own else _median_epoch(study)
     return int((budget.amount - seconds) / per_epoch) - 1 - finetune_epochs
 

@@ -58,6 +58,11 @@ def test_a_time_budget_buys_final_epochs_at_the_picks_own_epoch_time() -> None:
     assert final_epochs(study, budget, study.best_trial, 4) == 33 - 1 - 4
     # In epochs: 50 left after the 40 spent, 4 of them fine-tune.
     assert final_epochs(study, Budget(40 + 50, in_seconds=False), study.best_trial, 4) == 46
+    slow_start = _trial(0.95, 3.0)  # its first epoch also held the trial's set-up: 33 s
+    slow_start.user_attrs["curve"][0]["seconds"] = 33.0
+    study.add_trial(slow_start)
+    budget = Budget(spent + 10 * 3.0 + 30 + 100.0, in_seconds=True)  # 100 s left again
+    assert final_epochs(study, budget, study.best_trial, 4) == 33 - 1 - 4
 
 
 def test_progress_says_how_much_of_the_search_share_is_spent() -> None:
@@ -66,8 +71,15 @@ def test_progress_says_how_much_of_the_search_share_is_spent() -> None:
         "budget: search 40 of 85 epochs (47%); the rest trains its pick"
     )
     assert search_progress(trials, Budget(3600, True)) == (
-        "budget: search 60 s of 51.0 min (2%); the rest trains its pick"
+        "budget: search 60 s of 51 min (2%); the rest trains its pick"
     )
+
+
+def test_time_budgets_read_in_the_unit_they_were_given_in() -> None:
+    assert [str(Budget(s, True)) for s in (45, 5400, 750, 3 * 3600)] == [
+        "45 s", "90 min", "12.5 min", "3 h"
+    ]  # fmt: skip
+    assert str(Budget(1300, False)) == "1300 epochs"
 
 
 def test_a_trial_counts_its_widest_finetune() -> None:
