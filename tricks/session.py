@@ -175,9 +175,13 @@ class Session:
         loss: float = math.nan,
         diverged: bool = False,
         lr: float | None = None,
+        seconds: float | None = None,
     ) -> Verdict:
-        """Record a training epoch's validation ``value`` (and its ``lr``, default the
-        current peak) and decide.
+        """Record a training epoch's validation ``value`` and decide.
+
+        ``lr`` (default: the current peak) and ``seconds`` (default: the time since the
+        last report, or since the session began) describe the epoch in the record; a
+        time budget counts its ``seconds``.
 
         Raises:
             ValueError: ``epoch`` is not after the last one reported.
@@ -190,7 +194,7 @@ class Session:
             )
         diverged = diverged or not math.isfinite(value)
         self.last_epoch = epoch
-        self._remember(epoch, "train", value, loss, lr)
+        self._remember(epoch, "train", value, loss, lr, seconds)
         poor = not diverged and self._adviser is not None and self._adviser(epoch, value)
         epochs_left = self.config.train.epochs - epoch - 1
         decision, reason = self.controller.observe(
@@ -205,14 +209,17 @@ class Session:
         restore = self.config.restart.on_restart == "best"
         return Verdict(decision, reason, self.peak_lr, restore, epochs_left)
 
-    def report_finetune(self, epoch: int, value: float, *, loss: float = math.nan) -> None:
-        """Record a fine-tune epoch; the last one reported is the run's :attr:`value`."""
+    def report_finetune(
+        self, epoch: int, value: float, *, loss: float = math.nan, seconds: float | None = None
+    ) -> None:
+        """Record a fine-tune epoch (``seconds`` as in :meth:`report`); the last one
+        reported is the run's :attr:`value`."""
         if epoch <= self.last_epoch:
             raise ValueError(
                 f"session.report_finetune: epoch {epoch} is not after epoch {self.last_epoch}"
             )
         self.last_epoch = epoch
-        self._remember(epoch, "finetune", value, loss, self.finetune_lr())
+        self._remember(epoch, "finetune", value, loss, self.finetune_lr(), seconds)
         self.value = value
 
     def finish(self, pre_finetune_value: float, value: float) -> float:
@@ -227,10 +234,17 @@ class Session:
         """Called with each recorded epoch (the search reports it to Optuna)."""
 
     def _remember(
-        self, epoch: int, phase: str, value: float, loss: float, lr: float | None = None
+        self,
+        epoch: int,
+        phase: str,
+        value: float,
+        loss: float,
+        lr: float | None = None,
+        seconds: float | None = None,
     ) -> None:
         lr = self.peak_lr if lr is None else lr
-        now, seconds = time.perf_counter(), time.perf_counter() - self._clock
+        now = time.perf_counter()
+        seconds = now - self._clock if seconds is None else seconds
         self._clock = now
         row = {
             "epoch": epoch,

@@ -287,7 +287,9 @@ class Trainer:
             )
             state.history.append(event)
             emit(event)
-            verdict = session.report(epoch, value, loss=loss, diverged=not finite, lr=lr)
+            verdict = session.report(
+                epoch, value, loss=loss, diverged=not finite, lr=lr, seconds=seconds
+            )
             if finite and session.controller.best_epoch == epoch:
                 state.best_state = copy.deepcopy(model.state_dict())
             if verdict.restart:
@@ -405,7 +407,7 @@ class Trainer:
             clock = now
             history.append(event)
             emit(event)
-            session.report_finetune(event.epoch, value, loss=loss)
+            session.report_finetune(event.epoch, value, loss=loss, seconds=event.seconds)
 
         result = no_aug_finetune(
             model,
