@@ -6,14 +6,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import optuna
 from optuna.pruners import HyperbandPruner
-from optuna.storages import BaseStorage
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._heartbeat import get_heartbeat_thread
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.trial import TrialState
 
-__all__ = ["bracket_id", "bracket_study", "heartbeat", "storage_of", "stored_trial"]
+__all__ = [
+    "bracket_id",
+    "bracket_study",
+    "heartbeat",
+    "storage_of",
+    "stored_trial",
+    "unbeaten_running_trials",
+]
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:
@@ -34,6 +45,35 @@ def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Any:
     for ``RetryHeartbeatStaleTrialCallback`` to see a killed worker's trial as stale.
     """
     return get_heartbeat_thread(trial._trial_id, study._storage)
+
+
+def unbeaten_running_trials(study: optuna.Study) -> list[int]:
+    """Trial ids that are RUNNING, never beat, and started over the grace period ago.
+
+    A worker whose claim lost its connection after the database had created the trial
+    retries the claim and leaves that trial behind; so does one killed between the
+    claim and its first beat. Optuna's stale check (``_get_stale_trial_ids``) skips a
+    trial without a heartbeat row, so such a trial would stay RUNNING for ever and count
+    toward the study's total. ``datetime_start`` is the claiming worker's clock.
+    """
+    storage = getattr(storage_of(study), "_backend", storage_of(study))  # under Optuna's cache
+    interval = storage.get_heartbeat_interval() if isinstance(storage, RDBStorage) else None
+    if interval is None:
+        return []
+    assert isinstance(storage, RDBStorage)
+    cutoff = datetime.now() - timedelta(seconds=storage.grace_period or 2 * interval)
+    with _create_scoped_session(storage.scoped_session) as session:
+        running = (
+            session.query(models.TrialModel)
+            .filter(models.TrialModel.study_id == study._study_id)
+            .filter(models.TrialModel.state == TrialState.RUNNING)
+            .all()
+        )
+        return [
+            int(t.trial_id)
+            for t in running
+            if not t.heartbeats and t.datetime_start is not None and t.datetime_start < cutoff
+        ]
 
 
 def bracket_id(pruner: HyperbandPruner, study: optuna.Study, trial: Any) -> int:

@@ -23,10 +23,10 @@ from search.defaults import CHECKPOINT_EVERY
 from search.device import describe_device
 from search.errors import UsageError
 from search.objective import Objective
-from search.optuna_private import heartbeat
+from search.optuna_private import heartbeat, storage_of, unbeaten_running_trials
 from search.pruner import wrap_pruner
 from search.recipes import enqueue_recipes
-from search.record import StudyRecord, TrialRecord, TrialWriter
+from search.record import FAIL_REASON, StudyRecord, TrialRecord, TrialWriter
 from search.resilient import retrying
 from search.storage import StorageURL, artifact_dir, open_storage, parse_url, retry_callback
 from search.study_file import StudySpec, make_pruner, make_sampler
@@ -276,6 +276,17 @@ def _budget_progress(
     return search_progress(trials, _budget(study, opts)[0])
 
 
+def _fail_unbeaten(study: optuna.Study) -> None:
+    """Fail and retry the trials a lost claim or a dead worker left RUNNING before they
+    ever beat (:func:`~search.optuna_private.unbeaten_running_trials`)."""
+    storage = storage_of(study)
+    for trial_id in unbeaten_running_trials(study):
+        reason = "claimed, but never started: its worker lost the connection or died"
+        storage.set_trial_user_attr(trial_id, FAIL_REASON, reason)
+        if storage.set_trial_state_values(trial_id, TrialState.FAIL):
+            retry_callback()(study, storage.get_trial(trial_id))
+
+
 def _claim(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
     """Take a waiting (retried) trial or start a new one, unless the study is full.
 
@@ -293,6 +304,7 @@ def _claim_once(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # dead workers' trials: FAIL, then a retry
+        _fail_unbeaten(study)
         # Waiting trials (recipes, retries) run only while the total is not reached.
         if len(study.get_trials(deepcopy=False, states=TAKEN)) >= opts.n_trials:
             return None

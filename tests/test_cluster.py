@@ -102,8 +102,10 @@ def test_a_postgresql_restart_mid_study_is_survived(tmp_path: Path) -> None:
     assert "Traceback" not in err, err[-3000:]
     trials = optuna.load_study(study_name=name, storage=POSTGRES).trials
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == 8
-    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    states = [(t.number, t.state.name, t.system_attrs.get("failed_trial"),
+               t.user_attrs.get("fail_reason")) for t in trials]  # fmt: skip
+    assert len(finished) == 8, (states, err[-3000:])
+    assert not [t for t in trials if t.state == TrialState.RUNNING], states
     for t in trials:
         if t.state == TrialState.COMPLETE:  # the value is the last report (after the fine-tune)
             assert t.value == t.intermediate_values[max(t.intermediate_values)]

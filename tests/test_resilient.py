@@ -54,3 +54,31 @@ def test_patience_runs_out(monkeypatch) -> None:
 def test_every_database_call_of_the_storage_is_wrapped() -> None:
     for name in ("set_trial_user_attr", "set_trial_state_values", "record_heartbeat", "get_trial"):
         assert getattr(ResilientRDBStorage, name).__wrapped__ is not None
+
+
+@pytest.mark.slow
+def test_a_trial_left_running_before_its_first_beat_is_failed_and_retried(tmp_path) -> None:
+    """A claim whose reply was lost left the trial the database had made RUNNING, with no
+    heartbeat: Optuna's stale check never sees it, and it counted toward the total."""
+    import time
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from tests.conftest import TINY_STUDY, run_cli
+
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    args = ["run", "quickstart", "--storage", url, "--heartbeat", "1", "--quiet",
+            "--no-dashboard", "--no-warm-start", *TINY_STUDY]  # fmt: skip
+    assert run_cli(*args, "--n-trials", "1", cwd=tmp_path).returncode == 0
+    storage = optuna.storages.RDBStorage(url, heartbeat_interval=1)
+    orphan = optuna.load_study(study_name="quickstart", storage=storage).ask()  # never beats
+    time.sleep(3.5)  # past the grace period of 3 beats
+    proc = run_cli(*args, "--n-trials", "3", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    trials = optuna.load_study(study_name="quickstart", storage=url).trials
+    states = [t.state for t in trials]
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 3, states
+    assert TrialState.RUNNING not in states
+    left = trials[orphan.number]
+    assert left.state == TrialState.FAIL and "never started" in left.user_attrs["fail_reason"]
