@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -265,7 +266,7 @@ def report(out: Path, page: Path | None = None) -> None:
             m, lo, hi = mean_ci95([u["test"] * 100 for u in rs])
             widths = ", ".join(str(u["width"]) for u in rs)
             lines.append(
-                f"| {arm} | {len(rs)} | {m:.2f} [{lo:.2f}, {hi:.2f}] | {widths} | "
+                f"| {arm} | {len(rs)} | {m:.2f} {_ci(lo, hi, '.2f')} | {widths} | "
                 f"{statistics.fmean(u['final_epochs'] for u in rs):.0f} | "
                 f"{statistics.fmean(u['wall_seconds'] for u in rs) / 60:.1f} |"
             )
@@ -275,12 +276,16 @@ def report(out: Path, page: Path | None = None) -> None:
         diffs = [(units[(arm, s)]["test"] - units[(base, s)]["test"]) * 100 for s in seeds]
         if diffs:
             m, lo, hi = mean_ci95(diffs)
-            lines.append(f"| {arm} - {base} | {len(diffs)} | {m:+.2f} [{lo:+.2f}, {hi:+.2f}] |")
+            lines.append(f"| {arm} - {base} | {len(diffs)} | {m:+.2f} {_ci(lo, hi, '+.2f')} |")
     write_results(out.parent, out.name, lines, sorted(units.values(), key=str))
     if page is not None:
         from search.reference import replace_marked
 
         page.write_text(replace_marked(page.read_text(), "budget-width", "\n".join(lines)))
+
+
+def _ci(low: float, high: float, fmt: str) -> str:
+    return "(needs 2 seeds)" if math.isnan(low) else f"[{low:{fmt}}, {high:{fmt}}]"
 
 
 def main() -> None:
