@@ -56,11 +56,11 @@ def unbeaten_running_trials(study: optuna.Study) -> list[int]:
     trial without a heartbeat row, so such a trial would stay RUNNING for ever and count
     toward the study's total. ``datetime_start`` is the claiming worker's clock.
     """
-    storage = getattr(storage_of(study), "_backend", storage_of(study))  # under Optuna's cache
-    interval = storage.get_heartbeat_interval() if isinstance(storage, RDBStorage) else None
-    if interval is None:
+    cached = storage_of(study)
+    storage = getattr(cached, "_backend", cached)  # the RDB storage under Optuna's cache
+    if not isinstance(storage, RDBStorage) or storage.heartbeat_interval is None:
         return []
-    assert isinstance(storage, RDBStorage)
+    interval = storage.heartbeat_interval
     cutoff = datetime.now() - timedelta(seconds=storage.grace_period or 2 * interval)
     with _create_scoped_session(storage.scoped_session) as session:
         running = (

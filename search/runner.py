@@ -17,6 +17,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from search.budget import Budget, may_claim, most_epochs, parse_budget, search_progress
 from search.checkpoints import CheckpointStore, checkpoint_dir
 from search.claim import claim_lock
 from search.defaults import CHECKPOINT_EVERY
@@ -253,27 +254,13 @@ class _Progress:
         self.bar.close()
 
 
-def _budget(study: optuna.Study, opts: RunOptions) -> tuple[Any, int]:
-    """``opts.budget`` parsed, and the most epochs one trial of the study runs."""
-    from search.budget import most_epochs, parse_budget
-
-    most = most_epochs(StudyRecord(study).spec or {})
+def _parsed_budget(spec: StudySpec, opts: RunOptions) -> tuple[Budget, int] | None:
+    """``opts.budget`` parsed once per run, with the most epochs one trial of the study
+    runs (what :func:`~search.budget.may_claim` counts a running trial at); None without."""
+    if not opts.budget:
+        return None
+    most = most_epochs(spec.to_dict())
     return parse_budget(opts.budget, most), most
-
-
-def _fits_budget(study: optuna.Study, opts: RunOptions) -> bool:
-    """Whether one more trial fits the search's share of ``opts.budget``."""
-    from search.budget import may_claim
-
-    return may_claim(study, *_budget(study, opts))
-
-
-def _budget_progress(
-    study: optuna.Study, trials: list[optuna.trial.FrozenTrial], opts: RunOptions
-) -> str:
-    from search.budget import search_progress
-
-    return search_progress(trials, _budget(study, opts)[0])
 
 
 def _fail_unbeaten(study: optuna.Study) -> None:
@@ -287,17 +274,21 @@ def _fail_unbeaten(study: optuna.Study) -> None:
             retry_callback()(study, storage.get_trial(trial_id))
 
 
-def _claim(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
+def _claim(
+    study: optuna.Study, opts: RunOptions, budget: tuple[Budget, int] | None
+) -> optuna.Trial | None:
     """Take a waiting (retried) trial or start a new one, unless the study is full.
 
     A lost connection (the database restarting) retries the whole claim.
     """
-    return retrying(_claim_once)(study, opts)
+    return retrying(_claim_once)(study, opts, budget)
 
 
-def _claim_once(study: optuna.Study, opts: RunOptions) -> optuna.Trial | None:
+def _claim_once(
+    study: optuna.Study, opts: RunOptions, budget: tuple[Budget, int] | None
+) -> optuna.Trial | None:
     with claim_lock(opts.url, opts.study_name):
-        if opts.budget and not _fits_budget(study, opts):
+        if budget is not None and not may_claim(study, *budget):
             return None
         # Under the lock: two workers that both saw a dead worker's trial stale would
         # otherwise both fail it on SQLite and enqueue two retries of it.
@@ -386,9 +377,10 @@ def _work(
 ) -> None:
     """Claim and run trials until the study is full or this run's timeout has passed."""
     start, failures = time.monotonic(), 0
+    budget = _parsed_budget(objective.spec, opts)
     while not opts.timeout or time.monotonic() - start < opts.timeout:
         interrupts.check()
-        trial = _claim(study, opts)
+        trial = _claim(study, opts, budget)
         if trial is None:
             return
         TrialWriter(trial).worker(f"{os.uname().nodename}:{os.getpid()}")
@@ -396,8 +388,8 @@ def _work(
         failures = failures + 1 if failure else 0
         trials = study.get_trials(deepcopy=False)  # one read serves both
         progress.trial(trials[trial.number], sum(t.state in FINISHED for t in trials))
-        if opts.budget:
-            progress.write(_budget_progress(study, trials, opts))
+        if budget is not None:
+            progress.write(search_progress(trials, budget[0]))
         if failures >= MAX_FAILURES_IN_A_ROW:
             raise RepeatedFailure(
                 f"{failures} trials in a row failed, the last with {failure}; stopping"

@@ -23,6 +23,7 @@ from search.errors import UsageError
 if TYPE_CHECKING:
     import optuna
 
+    from search.budget import Budget
     from search.runner import RunOptions
     from search.study_file import StudySpec
 
@@ -150,30 +151,34 @@ def command(args: argparse.Namespace) -> int:
     _check(args)
     add_search_dir(Path(args.study_file).parent)  # factory modules next to the study file
     opts = _options(args, spec)
+    budget = None
     if opts.budget:
         from search.budget import most_epochs, parse_budget
 
-        parse_budget(opts.budget, most_epochs(spec.to_dict()))  # bad input: before anything
+        budget = parse_budget(opts.budget, most_epochs(spec.to_dict()))  # bad input: first
         opts.n_trials = max(opts.n_trials, 10_000) if not args.n_trials else opts.n_trials
     run = _run_workers if args.workers > 1 else _run_here
     study, code = run(args, spec, opts)
     if code or study is None:
         return code
-    if opts.budget:
-        return _finish_budget(args, spec, opts, study)
+    if budget is not None:
+        return _finish_budget(args, spec, opts, study, budget)
     _print_best(study, spec, opts)
     return 0
 
 
 def _finish_budget(
-    args: argparse.Namespace, spec: StudySpec, opts: RunOptions, study: optuna.Study
+    args: argparse.Namespace,
+    spec: StudySpec,
+    opts: RunOptions,
+    study: optuna.Study,
+    budget: Budget,
 ) -> int:
     """The final training on the rest of the budget; its folder's files as the last lines."""
-    from search.budget import finish, most_epochs, parse_budget
+    from search.budget import finish
     from search.device import resolve_device
     from search.runner import Interrupted
 
-    budget = parse_budget(opts.budget, most_epochs(spec.to_dict()))
     output = Path(args.output or Path("runs") / f"{opts.study_name}-budget")
     try:
         metrics = finish(study, opts.storage, budget, output, resolve_device(args.device),
