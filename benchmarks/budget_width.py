@@ -49,8 +49,9 @@ STUDY = ROOT / "studies" / "fashion_mnist_lt.toml"
 
 
 def unit_order(seeds: list[int]) -> list[tuple[str, int]]:
-    """Per seed: both searches first (run side by side), then the recipe (needs ``fixed``)."""
-    return [(arm, seed) for seed in seeds for arm in ("width", "fixed", "recipe")]
+    """Every ``fixed`` unit first (a recipe unit waits for its seed's), then ``width``, then the
+    recipes: the lanes start the longest chain, fixed then recipe, as early as they can."""
+    return [(arm, seed) for arm in ("fixed", "width", "recipe") for seed in seeds]
 
 
 def study_file(arm: str, work: Path) -> Path:

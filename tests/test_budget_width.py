@@ -13,8 +13,9 @@ from tests.conftest import load_benchmark
 budget_width = load_benchmark("budget_width")
 
 
-def test_each_seeds_recipe_comes_after_its_fixed_search() -> None:
+def test_every_fixed_search_comes_first_and_each_recipe_after_its_own() -> None:
     order = budget_width.unit_order([0, 1])
+    assert {order[0], order[1]} == {("fixed", 0), ("fixed", 1)}
     assert order.index(("recipe", 0)) > order.index(("fixed", 0))
     assert order.index(("recipe", 1)) > order.index(("fixed", 1))
     assert len(order) == 6 and len(set(order)) == 6
