@@ -258,19 +258,13 @@ def report(out: Path, page: Path | None = None) -> None:
     }
     lines = [
         "| arm | seeds | test bal. acc. (%), mean [95% CI] | final model width "
-        "| final epochs | wall (min) |",
-        "|---|---|---|---|---|---|",
+        "| search trials | search epochs | final epochs | wall (min) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for arm in ARMS:
         rs = [u for (a, _), u in sorted(units.items()) if a == arm]
         if rs:
-            m, lo, hi = mean_ci95([u["test"] * 100 for u in rs])
-            widths = ", ".join(str(u["width"]) for u in rs)
-            lines.append(
-                f"| {arm} | {len(rs)} | {m:.2f} {_ci(lo, hi, '.2f')} | {widths} | "
-                f"{statistics.fmean(u['final_epochs'] for u in rs):.0f} | "
-                f"{statistics.fmean(u['wall_seconds'] for u in rs) / 60:.1f} |"
-            )
+            lines.append(_arm_row(arm, rs))
     lines += ["", "| paired by seed | seeds | mean difference (pt) [95% CI] |", "|---|---|---|"]
     for arm, base in (("width", "fixed"), ("width", "recipe"), ("fixed", "recipe")):
         seeds = sorted(s for (a, s) in units if a == arm and (base, s) in units)
@@ -283,6 +277,24 @@ def report(out: Path, page: Path | None = None) -> None:
         from search.reference import replace_marked
 
         page.write_text(replace_marked(page.read_text(), "budget-width", "\n".join(lines)))
+
+
+def _arm_row(arm: str, units: list[dict[str, Any]]) -> str:
+    """One arm's row: seeds, mean test [CI], the final widths, and the means of how the
+    budget went (trials and epochs searched, epochs of the final training, wall time)."""
+    from search.stats import mean_ci95
+
+    m, lo, hi = mean_ci95([u["test"] * 100 for u in units])
+    widths = ", ".join(str(u["width"]) for u in units)
+
+    def mean(key: str, fmt: str = ".0f") -> str:
+        return f"{statistics.fmean(u[key] for u in units):{fmt}}" if key in units[0] else "-"
+
+    return (
+        f"| {arm} | {len(units)} | {m:.2f} {_ci(lo, hi, '.2f')} | {widths} | {mean('trials')} | "
+        f"{mean('search_epochs')} | {mean('final_epochs')} | "
+        f"{statistics.fmean(u['wall_seconds'] for u in units) / 60:.1f} |"
+    )
 
 
 def _ci(low: float, high: float, fmt: str) -> str:

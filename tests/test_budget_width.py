@@ -36,6 +36,8 @@ def test_the_width_arm_searches_the_width_on_one_pinned_core(tmp_path: Path) -> 
 def _unit(out: Path, arm: str, seed: int, test: float) -> None:
     unit = {"arm": arm, "seed": seed, "val": test, "test": test, "width": 16,
             "final_epochs": 200, "final_seconds": 600.0, "wall_seconds": 3600.0}  # fmt: skip
+    if arm != "recipe":
+        unit |= {"trials": 20 + seed, "search_epochs": 500}
     (out / f"{arm}-{seed}.json").write_text(json.dumps(unit))
 
 
@@ -55,6 +57,8 @@ def test_the_report_pairs_the_arms_by_seed_and_fills_the_page(tmp_path: Path) ->
     text = page.read_text()
     assert "old" not in text and text.startswith("a\n") and text.endswith("b\n")
     assert "| width | 3 | 91.47 [" in text
+    assert "| 16, 16, 16 | 21 | 500 | 200 | 60.0 |" in text  # trials 20, 21, 22
+    assert "| 16, 16 | - | - | 200 | 60.0 |" in text  # the recipe arm searches nothing
     assert "| width - fixed | 2 | +0.70 [" in text
     assert "| fixed - recipe | 2 | +0.30 [" in text
     assert (tmp_path / "budget_width.md").read_text() in text
