@@ -149,6 +149,8 @@ def summarise(arm: str, seed: int, folder: Path, wall: float) -> dict[str, Any]:
         "final_seconds": sum(r["seconds"] for r in metrics["history"]),
         "wall_seconds": wall,
     }
+    if arm == "recipe":
+        summary["epoch_seconds"] = statistics.median(r["seconds"] for r in metrics["history"])
     if arm != "recipe":
         summary.update(search_summary(folder))
     return summary
@@ -165,6 +167,13 @@ def search_summary(folder: Path) -> dict[str, Any]:
     trials = study.get_trials(deepcopy=False)
     epochs, seconds = spent(trials)
     best = study.best_trial
+    default = [
+        r["seconds"]
+        for t in trials
+        if t.params.get("model_width", 16) == 16
+        for r in TrialRecord(t).curve
+        if r.get("seconds")
+    ]
     return {
         "trials": len(trials),
         "pruned": sum(t.state.name == "PRUNED" for t in trials),
@@ -173,7 +182,20 @@ def search_summary(folder: Path) -> dict[str, Any]:
         "pick": best.number,
         "pick_recipe": (TrialRecord(best).recipe or {}).get("name"),
         "widths": [t.params.get("model_width", 16) for t in trials],
+        "epoch_seconds": statistics.median(default),
     }
+
+
+def resummarise(args: argparse.Namespace) -> None:
+    """Write every finished unit's summary again from its work folder (after a change to
+    what a summary holds); a unit whose folder is gone keeps its stored summary."""
+    for path in sorted(args.out.glob("*-*.json")):
+        unit = json.loads(path.read_text())
+        folder = args.work / f"{unit['arm']}-{unit['seed']}"
+        if (folder / "final" / "metrics.json").exists():
+            summary = summarise(unit["arm"], unit["seed"], folder, unit["wall_seconds"])
+            path.write_text(json.dumps(summary, indent=1))
+            print(f"{path.name}: summarised again from {folder}", flush=True)
 
 
 def _db(folder: Path) -> str:
@@ -258,8 +280,8 @@ def report(out: Path, page: Path | None = None) -> None:
     }
     lines = [
         "| arm | seeds | test bal. acc. (%), mean [95% CI] | final model width "
-        "| search trials | search epochs | final epochs | wall (min) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| search trials | search epochs | final epochs | s per width-16 epoch | wall (min) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for arm in ARMS:
         rs = [u for (a, _), u in sorted(units.items()) if a == arm]
@@ -292,7 +314,7 @@ def _arm_row(arm: str, units: list[dict[str, Any]]) -> str:
 
     return (
         f"| {arm} | {len(units)} | {m:.2f} {_ci(lo, hi, '.2f')} | {widths} | {mean('trials')} | "
-        f"{mean('search_epochs')} | {mean('final_epochs')} | "
+        f"{mean('search_epochs')} | {mean('final_epochs')} | {mean('epoch_seconds', '.2f')} | "
         f"{statistics.fmean(u['wall_seconds'] for u in units) / 60:.1f} |"
     )
 
@@ -313,6 +335,11 @@ def main() -> None:
     )
     parser.add_argument("--report", action="store_true", help="only tabulate the finished units")
     parser.add_argument(
+        "--resummarise",
+        action="store_true",
+        help="write the finished units' summaries again from --work, then tabulate",
+    )
+    parser.add_argument(
         "--page",
         type=Path,
         help="also write the tables between this docs "
@@ -325,7 +352,9 @@ def main() -> None:
     if args.recipe_unit is not None:
         recipe_unit(args.recipe_unit, args)
         return
-    if not args.report:
+    if args.resummarise:
+        resummarise(args)
+    elif not args.report:
         lanes(args)
     report(args.out, args.page)
 

@@ -35,7 +35,8 @@ def test_the_width_arm_searches_the_width_on_one_pinned_core(tmp_path: Path) -> 
 
 def _unit(out: Path, arm: str, seed: int, test: float) -> None:
     unit = {"arm": arm, "seed": seed, "val": test, "test": test, "width": 16,
-            "final_epochs": 200, "final_seconds": 600.0, "wall_seconds": 3600.0}  # fmt: skip
+            "final_epochs": 200, "final_seconds": 600.0, "wall_seconds": 3600.0,
+            "epoch_seconds": 3.0 + seed}  # fmt: skip
     if arm != "recipe":
         unit |= {"trials": 20 + seed, "search_epochs": 500}
     (out / f"{arm}-{seed}.json").write_text(json.dumps(unit))
@@ -57,8 +58,8 @@ def test_the_report_pairs_the_arms_by_seed_and_fills_the_page(tmp_path: Path) ->
     text = page.read_text()
     assert "old" not in text and text.startswith("a\n") and text.endswith("b\n")
     assert "| width | 3 | 91.47 [" in text
-    assert "| 16, 16, 16 | 21 | 500 | 200 | 60.0 |" in text  # trials 20, 21, 22
-    assert "| 16, 16 | - | - | 200 | 60.0 |" in text  # the recipe arm searches nothing
+    assert "| 16, 16, 16 | 21 | 500 | 200 | 4.00 | 60.0 |" in text  # trials 20-22, 3-5 s
+    assert "| 16, 16 | - | - | 200 | 3.50 | 60.0 |" in text  # the recipe arm searches nothing
     assert "| width - fixed | 2 | +0.70 [" in text
     assert "| fixed - recipe | 2 | +0.30 [" in text
     assert (tmp_path / "budget_width.md").read_text() in text
@@ -72,3 +73,23 @@ def test_a_page_without_markers_is_refused(tmp_path: Path) -> None:
     page.write_text("no markers\n")
     with pytest.raises(ValueError, match="reference:budget-width"):
         budget_width.report(out, page)
+
+
+def test_resummarise_adds_the_epoch_time_and_keeps_a_unit_without_its_folder(
+    tmp_path: Path,
+) -> None:
+    out, work = tmp_path / "out", tmp_path / "work"
+    out.mkdir()
+    _unit(out, "recipe", 0, 0.88)
+    _unit(out, "recipe", 1, 0.87)  # its work folder is gone
+    final = work / "recipe-0" / "final"
+    final.mkdir(parents=True)
+    history = [{"seconds": s} for s in (9.0, 3.0, 3.2, 2.8)]
+    metrics = {"val": {"balanced_accuracy": 0.9}, "test": {"balanced_accuracy": 0.89}}
+    (final / "metrics.json").write_text(json.dumps({**metrics, "history": history}))
+    (final / "config.toml").write_text("[model]\nname = 'small_cnn'\n")
+    budget_width.resummarise(Namespace(out=out, work=work))
+    again = json.loads((out / "recipe-0.json").read_text())
+    assert again["test"] == 0.89 and again["final_epochs"] == 4
+    assert again["epoch_seconds"] == 3.1 and again["wall_seconds"] == 3600.0
+    assert json.loads((out / "recipe-1.json").read_text())["test"] == 0.87
