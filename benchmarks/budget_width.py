@@ -280,8 +280,8 @@ def report(out: Path, page: Path | None = None) -> None:
     }
     lines = [
         "| arm | seeds | test bal. acc. (%), mean [95% CI] | final model width "
-        "| search trials | search epochs | final epochs | s per width-16 epoch | wall (min) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| search trials | search epochs | final epochs | s per width-16 epoch |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for arm in ARMS:
         rs = [u for (a, _), u in sorted(units.items()) if a == arm]
@@ -303,7 +303,9 @@ def report(out: Path, page: Path | None = None) -> None:
 
 def _arm_row(arm: str, units: list[dict[str, Any]]) -> str:
     """One arm's row: seeds, mean test [CI], the final widths, and the means of how the
-    budget went (trials and epochs searched, epochs of the final training, wall time)."""
+    budget went (trials and epochs searched, epochs of the final training, the speed).
+    No wall time: a unit stopped with its driver and continued later has lost the stretch
+    before (``wall.txt`` is written when a unit's process ends)."""
     from search.stats import mean_ci95
 
     m, lo, hi = mean_ci95([u["test"] * 100 for u in units])
@@ -314,8 +316,7 @@ def _arm_row(arm: str, units: list[dict[str, Any]]) -> str:
 
     return (
         f"| {arm} | {len(units)} | {m:.2f} {_ci(lo, hi, '.2f')} | {widths} | {mean('trials')} | "
-        f"{mean('search_epochs')} | {mean('final_epochs')} | {mean('epoch_seconds', '.2f')} | "
-        f"{statistics.fmean(u['wall_seconds'] for u in units) / 60:.1f} |"
+        f"{mean('search_epochs')} | {mean('final_epochs')} | {mean('epoch_seconds', '.2f')} |"
     )
 
 

@@ -58,8 +58,8 @@ def test_the_report_pairs_the_arms_by_seed_and_fills_the_page(tmp_path: Path) ->
     text = page.read_text()
     assert "old" not in text and text.startswith("a\n") and text.endswith("b\n")
     assert "| width | 3 | 91.47 [" in text
-    assert "| 16, 16, 16 | 21 | 500 | 200 | 4.00 | 60.0 |" in text  # trials 20-22, 3-5 s
-    assert "| 16, 16 | - | - | 200 | 3.50 | 60.0 |" in text  # the recipe arm searches nothing
+    assert "| 16, 16, 16 | 21 | 500 | 200 | 4.00 |" in text  # trials 20-22, 3-5 s an epoch
+    assert "| 16, 16 | - | - | 200 | 3.50 |" in text  # the recipe arm searches nothing
     assert "| width - fixed | 2 | +0.70 [" in text
     assert "| fixed - recipe | 2 | +0.30 [" in text
     assert (tmp_path / "budget_width.md").read_text() in text
