@@ -14,7 +14,10 @@ runs another unit, so every unit trains under the same conditions:
 Each unit's summary lands in ``<out>/<arm>-<seed>.json`` as it finishes; its study,
 checkpoints and final folder in ``<work>/<arm>-<seed>/``. Resumable: the same command
 skips finished units and continues interrupted ones (``run --budget`` resumes a search or
-its final training; the recipe training resumes from its checkpoint). ``--report`` only
+its final training; the recipe training resumes from its checkpoint, and its stretched
+config is kept as ``<out>/recipe-<seed>.toml``, so it can start again on another machine
+without the fixed unit's study). ``--resummarise`` writes the finished units' summaries
+again from ``<work>``. ``--report`` only
 tabulates: per arm the mean test balanced accuracy with a 95% t interval, and the paired
 differences width - fixed, width - recipe, fixed - recipe.
 
@@ -34,13 +37,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from results_io import write_results  # noqa: E402
+
+if TYPE_CHECKING:
+    from tricks.config import TrickConfig
 
 ARMS = ("width", "fixed", "recipe")
 WIDTHS = "model_width = [8, 32]\n"
@@ -211,14 +217,28 @@ def recipe_unit(seed: int, args: argparse.Namespace) -> None:
     fixed search and its final training bought in the budget, whatever the machine's load
     was then. (An epoch time measured in one trial would carry the load of that moment.)
     """
-    import optuna
     import torch
 
-    from search.export import trial_config
-    from search.record import TrialRecord
     from search.retrain import run_train
 
     torch.set_num_threads(1)
+    final = Path("final")
+    run_train(recipe_config(seed, args), final, "cpu", None, None, final / "checkpoint.pt")
+
+
+def recipe_config(seed: int, args: argparse.Namespace) -> TrickConfig:
+    """The recipe unit's stretched config: ``<out>/recipe-<seed>.toml`` once written (so a
+    unit can start again on another machine without the fixed unit's study), else the
+    recipe trial of ``fixed-<seed>``'s study stretched to that unit's epochs, then stored."""
+    import optuna
+
+    from search.export import trial_config
+    from search.record import TrialRecord
+    from tricks.config import TrickConfig
+
+    stored = args.out / f"recipe-{seed}.toml"
+    if stored.exists():
+        return TrickConfig.load(stored)
     fixed = json.loads((args.out / f"fixed-{seed}.json").read_text())
     study = optuna.load_study(
         study_name="fashion_mnist_lt", storage=_db(args.work / f"fixed-{seed}")
@@ -231,8 +251,9 @@ def recipe_unit(seed: int, args: argparse.Namespace) -> None:
         f"{config.finetune.epochs} epochs, as many as fixed-{seed} ran",
         flush=True,
     )
-    final = Path("final")
-    run_train(config.stretched(epochs), final, "cpu", None, None, final / "checkpoint.pt")
+    config = config.stretched(epochs)
+    config.save(stored)
+    return config
 
 
 def lanes(args: argparse.Namespace) -> None:

@@ -93,3 +93,13 @@ def test_resummarise_adds_the_epoch_time_and_keeps_a_unit_without_its_folder(
     assert again["test"] == 0.89 and again["final_epochs"] == 4
     assert again["epoch_seconds"] == 3.1 and again["wall_seconds"] == 3600.0
     assert json.loads((out / "recipe-1.json").read_text())["test"] == 0.87
+
+
+def test_a_stored_recipe_config_is_trained_without_the_fixed_units_study(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    stored = Path(budget_width.ROOT / "benchmarks/results/budget_width/recipe-0.toml")
+    (out / "recipe-0.toml").write_text(stored.read_text())
+    config = budget_width.recipe_config(0, Namespace(out=out, work=tmp_path / "gone"))
+    assert (config.train.epochs, config.finetune.epochs) == (747, 4)
+    assert config.loss.kind == "weighted_ce" and config.loss.weights_from_epoch == 560  # DRW
