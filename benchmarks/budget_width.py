@@ -157,7 +157,7 @@ def summarise(arm: str, seed: int, folder: Path, wall: float) -> dict[str, Any]:
     }
     if arm == "recipe":
         summary["epoch_seconds"] = statistics.median(r["seconds"] for r in metrics["history"])
-    if arm != "recipe":
+    else:
         summary.update(search_summary(folder))
     return summary
 
