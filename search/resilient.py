@@ -74,6 +74,8 @@ _CALLS = (
     "set_study_system_attr", "set_study_user_attr", "set_trial_intermediate_value",
     "set_trial_param", "set_trial_state_values", "set_trial_system_attr",
     "set_trial_user_attr", "_get_stale_trial_ids",
+    # the private ones Optuna's _CachedStorage calls on its backend, bypassing the above
+    "_create_new_trial", "_get_best_trial_id", "_get_trials", "_set_trial_param",
 )  # fmt: skip
 for _name in _CALLS:
     if hasattr(optuna.storages.RDBStorage, _name):

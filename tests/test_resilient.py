@@ -52,8 +52,19 @@ def test_patience_runs_out(monkeypatch) -> None:
 
 
 def test_every_database_call_of_the_storage_is_wrapped() -> None:
-    for name in ("set_trial_user_attr", "set_trial_state_values", "record_heartbeat", "get_trial"):
-        assert getattr(ResilientRDBStorage, name).__wrapped__ is not None
+    """Including the private ones Optuna's cache layer calls on its backend: a study's
+    ``get_trials`` reads through ``_get_trials``, and an unwrapped one killed a worker
+    when PostgreSQL restarted."""
+    import inspect
+    import re
+
+    from optuna.storages import _cached_storage
+
+    called = set(re.findall(r"self\._backend\.(\w+)\(", inspect.getsource(_cached_storage)))
+    no_database = {"get_heartbeat_interval", "get_heartbeat_stale_trial_callback"}
+    assert {"_get_trials", "set_trial_state_values", "record_heartbeat"} <= called
+    for name in sorted(called - no_database):
+        assert hasattr(getattr(ResilientRDBStorage, name), "__wrapped__"), name
 
 
 @pytest.mark.slow
