@@ -9,7 +9,7 @@ from typing import Any
 
 import optuna
 
-from search.checkpoints import CheckpointStore
+from search.checkpoints import CheckpointStore, root_trial_number
 from search.device import describe_device
 from search.record import TrialWriter
 from search.session import TrialSession, run_fit
@@ -157,6 +157,12 @@ class Objective:
                 self.on_epoch(trial.number, event)
 
         return listen
+
+    def finished(self, trial: optuna.trial.FrozenTrial) -> None:
+        """Drop ``trial``'s checkpoint once the study has stored how it ended (the runner
+        calls this after ``tell``; until then a retry of a killed worker resumes from it)."""
+        if self.checkpoints is not None:
+            self.checkpoints.remove(root_trial_number(trial))
 
     def _hook(self, trial: optuna.Trial, session: TrialSession, outcome: TrialOutcome) -> None:
         """The ``after_trial`` hook, with the curve and restarts as the session kept them."""

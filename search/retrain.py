@@ -82,8 +82,6 @@ def run_train(
     trainer = Trainer(config, data, device)
     store = _FileStore(checkpoint) if checkpoint is not None else None
     result = trainer.fit(_printer(stream), session=Session(config, store=store))
-    if store is not None:
-        store.remove()
     test = trainer.evaluate(result.model, "test") if trainer.has_test else None
     output.mkdir(parents=True, exist_ok=True)
     metrics = {
@@ -103,6 +101,8 @@ def run_train(
     cpu_state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
     torch.save(cpu_state, output / "model.pt")
     config.save(output / "config.toml")
+    if store is not None:  # only now: a kill before the outputs were written resumes
+        store.remove()
     return metrics
 
 

@@ -474,11 +474,12 @@ def _run_one(
     Returns:
         The reason the trial failed, or None when it completed or was pruned.
     """
+    reason = None
     with heartbeat(study, trial):
         try:
             value = _interruptible(objective, trial, interrupts)
         except optuna.TrialPruned:
-            study.tell(trial, state=TrialState.PRUNED)
+            frozen = study.tell(trial, state=TrialState.PRUNED)
         except Interrupted as exc:
             TrialWriter(trial).failed(f"interrupted by {exc}")
             frozen = study.tell(trial, state=TrialState.FAIL)
@@ -487,12 +488,14 @@ def _run_one(
         except Exception as exc:  # OOM, a data error...: record it, keep the study going
             reason = _reason(exc)
             TrialWriter(trial).failed(reason)
-            study.tell(trial, state=TrialState.FAIL)
+            frozen = study.tell(trial, state=TrialState.FAIL)
             print(f"trial {trial.number} failed: {reason}", file=sys.stderr)
-            return reason
         else:
-            study.tell(trial, value)
-    return None
+            frozen = study.tell(trial, value)
+    # Only now, with its end stored: a worker killed before the tell leaves the trial
+    # RUNNING, and its retry continues from this checkpoint instead of starting over.
+    objective.finished(frozen)
+    return reason
 
 
 def _reason(exc: Exception) -> str:

@@ -58,7 +58,6 @@ class TrialSession(Session):
                 checkpoints.remove(self.root)
             store = _TrialStore(checkpoints, self.root)
         super().__init__(config, self._poor, store)
-        self.checkpoints = checkpoints
 
     def _poor(self, epoch: int, value: float) -> bool:
         pruner = self.trial.study.pruner
@@ -83,9 +82,8 @@ class TrialSession(Session):
 
     def close(self, stopped: TrainingStopped | None = None) -> None:
         """Write what the dashboard and ``report`` read: the curve (the session's history),
-        the values, the reason it stopped."""
-        if self.checkpoints is not None:
-            self.checkpoints.remove(self.root)  # finished: nothing to resume
+        the values, the reason it stopped. The checkpoint stays until the study has stored
+        the trial's end (``Objective.finished``): a kill before that retries from it."""
         self.record.curve(self.history)
         if stopped is not None:
             self.record.pruned(self.stop_reason(stopped))

@@ -43,3 +43,41 @@ def test_a_trial_is_written_at_most_once_per_interval(tmp_path: Path) -> None:
 def test_a_negative_interval_is_refused() -> None:
     with pytest.raises(ValueError, match="every must be >= 0"):
         CheckpointStore("x", "s", every=-1)
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL: nothing in the runner catches it, so nothing is told."""
+
+
+def test_a_trial_killed_after_training_keeps_its_checkpoint_until_its_end_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the last epoch and ``tell`` a trial's artifacts are uploaded; a worker killed
+    there leaves the trial RUNNING, and its retry must resume, not train it all again."""
+    import optuna
+    from optuna.trial import TrialState
+
+    import search.runner as runner
+    from search.study_file import load_study_file
+
+    def kill_during_upload(*args: object) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(runner, "_recorder", lambda *args: kill_during_upload)
+    sets = ["data.max_per_class=150", "data.val_per_class=40", "data.test_per_class=20",
+            "train.epochs=2", "finetune.epochs=1", "train.batch_size=64"]  # fmt: skip
+    spec = load_study_file(str(Path(__file__).parents[1] / "studies" / "quickstart.toml"), sets)
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    opts = runner.RunOptions(url, "kill", 1, quiet=True, dashboard=False, warm_start=False,
+                             checkpoint_dir=str(tmp_path / "ck"), checkpoint_every=0.0)  # fmt: skip
+    with pytest.raises(_Killed):
+        runner.run_study(spec, opts)
+    (trial,) = optuna.load_study(study_name="kill", storage=url).trials
+    assert trial.state == TrialState.RUNNING
+    store = CheckpointStore(tmp_path / "ck", "kill")
+    saved = torch.load(store.path(trial.number), weights_only=True)
+    assert saved["session"]["last_epoch"] == 1  # the last training epoch
+    monkeypatch.undo()  # a finished trial's checkpoint goes once its end is stored
+    opts.n_trials = 2
+    runner.run_study(spec, opts)  # trial 0 is not stale yet: a new trial 1 runs to its end
+    assert sorted(p.name for p in store.folder.glob("*.pt")) == ["trial-0.pt"]

@@ -63,6 +63,19 @@ def test_workers_export_train_ablate_report_on_the_users_loop(work: Path) -> Non
     assert "Held-out test split" in (work / "report" / "report.md").read_text()
 
 
+def _last_epoch(checkpoint: Path) -> int:
+    """The last epoch a running trial's checkpoint holds; -1 before its first (the file is
+    replaced by a rename, so a read never sees half of one)."""
+    import torch
+
+    if not checkpoint.is_file():
+        return -1
+    try:
+        return int(torch.load(checkpoint, weights_only=True)["session"]["last_epoch"])
+    except FileNotFoundError:  # removed between the check and the read
+        return -1
+
+
 @pytest.mark.slow
 def test_a_killed_loop_trial_continues_from_its_checkpoint(work: Path) -> None:
     url = f"sqlite:///{work / 'kill.db'}"
@@ -72,19 +85,18 @@ def test_a_killed_loop_trial_continues_from_its_checkpoint(work: Path) -> None:
             "--set", "pruner.kwargs={}")  # fmt: skip
     env = {"TRICKSEARCH_THREADS": "1"}
     victim = start_cli(*args, cwd=work, env=env)
-    folder = work / "kill_checkpoints" / "kill"
+    checkpoint = work / "kill_checkpoints" / "kill" / "trial-0.pt"
     deadline = time.monotonic() + 120
-    while not list(folder.glob("trial-*.pt")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.5)  # a few more epochs
-    victim.send_signal(signal.SIGKILL)
+    while _last_epoch(checkpoint) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)  # mid-training: epoch 2 or 3 of 8
     assert victim.wait(timeout=60) == -signal.SIGKILL
     time.sleep(3.5)  # three missed heartbeats: the trial is stale
     proc = run_cli(*args, cwd=work, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     killed, retry = optuna.load_study(study_name="kill", storage=url).trials
     assert killed.state == TrialState.FAIL and retry.state == TrialState.COMPLETE
-    assert retry.user_attrs["resumed_after_epoch"] >= 0
+    assert retry.user_attrs["resumed_after_epoch"] >= 2
     # The same trial without interruption, in a fresh study: the same value on the CPU.
     fresh = f"sqlite:///{work / 'fresh.db'}"
     whole = list(args)
