@@ -16,18 +16,23 @@ measured epoch time.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import TrialState
 
 from search.errors import UsageError
 from search.record import TrialRecord
+
+if TYPE_CHECKING:
+    from tricks.config import TrickConfig
 
 __all__ = [
     "SEARCH_SHARE",
@@ -158,6 +163,22 @@ def _median_epoch(study: optuna.Study) -> float:
     )
 
 
+def _trained(output: Path, final: TrickConfig) -> dict[str, Any] | None:
+    """The metrics of ``output``'s finished final training of ``final``, if there is one
+    (``metrics.json`` is written last; ``best.toml`` says which config it trained)."""
+    metrics, config = output / "metrics.json", output / "best.toml"
+    if not (metrics.is_file() and config.is_file()):
+        return None
+
+    def trained_as(raw: dict[str, Any]) -> dict[str, Any]:
+        provenance = {k: v for k, v in raw.get("provenance", {}).items() if k != "exported_at"}
+        return {**raw, "provenance": provenance}
+
+    if trained_as(tomllib.loads(config.read_text())) != trained_as(final.to_dict()):
+        return None
+    return dict(json.loads(metrics.read_text()))
+
+
 def finish(
     study: optuna.Study,
     storage: str,
@@ -179,12 +200,17 @@ def finish(
     if epochs < 1:
         raise UsageError(f"budget: the search spent all of {budget}; nothing left to retrain")
     final = config.stretched(epochs)
-    output.mkdir(parents=True, exist_ok=True)
-    final.save(output / "best.toml")
-    print(f"budget {budget}: retraining trial {best.number} for {epochs} + "
-          f"{final.finetune.epochs} epochs into {output}", file=sys.stderr, flush=True)  # fmt: skip
-    with open(output / "train.log", "a") as log:
-        metrics = run_train(final, output, device, data_dir, log, output / "checkpoint.pt")
+    metrics = _trained(output, final)
+    if metrics is not None:
+        print(f"budget {budget}: the final model in {output} is already trained",
+              file=sys.stderr, flush=True)  # fmt: skip
+    else:
+        output.mkdir(parents=True, exist_ok=True)
+        final.save(output / "best.toml")
+        what = f"trial {best.number} for {epochs} + {final.finetune.epochs} epochs"
+        print(f"budget {budget}: retraining {what} into {output}", file=sys.stderr, flush=True)
+        with open(output / "train.log", "a") as log:
+            metrics = run_train(final, output, device, data_dir, log, output / "checkpoint.pt")
     what = f"the final model: this config stretched to {epochs} + {final.finetune.epochs} epochs"
     build_report(storage, study.study_name, output / "report", device, data_dir,
                  final=(what, metrics))  # fmt: skip

@@ -96,11 +96,12 @@ def run_train(
         "history": [vars(e) for e in result.history],
         "seconds": time.perf_counter() - start,
     }
-    (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
     # CPU tensors: torch.load(..., weights_only=True) opens it on a machine without the GPU.
     cpu_state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
     torch.save(cpu_state, output / "model.pt")
     config.save(output / "config.toml")
+    # Last, so a folder with metrics.json holds the whole run (``run --budget`` reuses it).
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if store is not None:  # only now: a kill before the outputs were written resumes
         store.remove()
     return metrics

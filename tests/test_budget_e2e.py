@@ -85,6 +85,12 @@ def test_an_interrupted_final_training_continues_to_the_same_metrics(tmp_path: P
     a = json.loads((whole / "final" / "metrics.json").read_text())
     b = json.loads((cut / "final" / "metrics.json").read_text())
     assert (b["value"], b["test"]) == (a["value"], a["test"])
+    # Once more after it has finished: nothing is trained again, the same model is named.
+    model = (cut / "final" / "model.pt").stat().st_mtime_ns
+    third = run_cli("run", "quickstart", "--storage", "sqlite:///c.db", *args, cwd=cut, env=ENV)
+    assert third.returncode == 0 and "already trained" in third.stderr, third.stderr[-3000:]
+    assert (cut / "final" / "model.pt").stat().st_mtime_ns == model
+    assert f"test {b['test']['balanced_accuracy']:.4f}" in third.stdout
 
 
 @pytest.mark.slow
