@@ -163,20 +163,31 @@ def _median_epoch(study: optuna.Study) -> float:
     )
 
 
-def _trained(output: Path, final: TrickConfig) -> dict[str, Any] | None:
-    """The metrics of ``output``'s finished final training of ``final``, if there is one
-    (``metrics.json`` is written last; ``best.toml`` says which config it trained)."""
-    metrics, config = output / "metrics.json", output / "best.toml"
-    if not (metrics.is_file() and config.is_file()):
-        return None
+def _same_config(path: Path, final: TrickConfig) -> bool:
+    """Whether the config saved at ``path`` is ``final`` (its export time aside)."""
+    if not path.is_file():
+        return False
 
     def trained_as(raw: dict[str, Any]) -> dict[str, Any]:
         provenance = {k: v for k, v in raw.get("provenance", {}).items() if k != "exported_at"}
         return {**raw, "provenance": provenance}
 
-    if trained_as(tomllib.loads(config.read_text())) != trained_as(final.to_dict()):
-        return None
-    return dict(json.loads(metrics.read_text()))
+    return trained_as(tomllib.loads(path.read_text())) == trained_as(final.to_dict())
+
+
+def _prepare(output: Path, final: TrickConfig) -> dict[str, Any] | None:
+    """The metrics of ``output``'s finished training of ``final``, if there is one
+    (``metrics.json`` is written last; ``best.toml`` says which config it trained). A
+    folder left by another config (another budget) loses its checkpoint and metrics, so
+    that training starts over instead of resuming the other config's weights."""
+    if _same_config(output / "best.toml", final):
+        metrics = output / "metrics.json"
+        return dict(json.loads(metrics.read_text())) if metrics.is_file() else None
+    output.mkdir(parents=True, exist_ok=True)
+    for stale in ("checkpoint.pt", "metrics.json"):
+        (output / stale).unlink(missing_ok=True)
+    final.save(output / "best.toml")
+    return None
 
 
 def finish(
@@ -200,13 +211,11 @@ def finish(
     if epochs < 1:
         raise UsageError(f"budget: the search spent all of {budget}; nothing left to retrain")
     final = config.stretched(epochs)
-    metrics = _trained(output, final)
+    metrics = _prepare(output, final)
     if metrics is not None:
         print(f"budget {budget}: the final model in {output} is already trained",
               file=sys.stderr, flush=True)  # fmt: skip
     else:
-        output.mkdir(parents=True, exist_ok=True)
-        final.save(output / "best.toml")
         what = f"trial {best.number} for {epochs} + {final.finetune.epochs} epochs"
         print(f"budget {budget}: retraining {what} into {output}", file=sys.stderr, flush=True)
         with open(output / "train.log", "a") as log:

@@ -91,6 +91,20 @@ def test_an_interrupted_final_training_continues_to_the_same_metrics(tmp_path: P
     assert third.returncode == 0 and "already trained" in third.stderr, third.stderr[-3000:]
     assert (cut / "final" / "model.pt").stat().st_mtime_ns == model
     assert f"test {b['test']['balanced_accuracy']:.4f}" in third.stdout
+    # Another budget interrupted in the same folder leaves another config's checkpoint:
+    # going back to 80 epochs trains from the start, not from those weights.
+    shorter = [*args[:1], "75ep", *args[2:]]  # the search is spent: only the final differs
+    victim = start_cli("run", "quickstart", "--storage", "sqlite:///c.db", *shorter, cwd=cut,
+                       env=ENV)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and time.monotonic() < deadline and victim.poll() is None:
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGINT)
+    assert victim.wait(timeout=120) == 130 and checkpoint.exists()
+    back = run_cli("run", "quickstart", "--storage", "sqlite:///c.db", *args, cwd=cut, env=ENV)
+    assert back.returncode == 0 and "retraining" in back.stderr, back.stderr[-3000:]
+    c = json.loads((cut / "final" / "metrics.json").read_text())
+    assert (c["value"], c["test"]) == (a["value"], a["test"])
 
 
 @pytest.mark.slow
