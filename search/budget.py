@@ -172,7 +172,11 @@ def _same_config(path: Path, final: TrickConfig) -> bool:
         provenance = {k: v for k, v in raw.get("provenance", {}).items() if k != "exported_at"}
         return {**raw, "provenance": provenance}
 
-    return trained_as(tomllib.loads(path.read_text())) == trained_as(final.to_dict())
+    try:
+        saved = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):  # edited or torn: not it
+        return False
+    return trained_as(saved) == trained_as(final.to_dict())
 
 
 def _prepare(output: Path, final: TrickConfig) -> dict[str, Any] | None:

@@ -94,3 +94,23 @@ def test_a_bad_budget_stops_run_before_anything_is_stored(cli, tmp_path: Path, b
                cwd=tmp_path)  # fmt: skip
     one_line_exit_2(proc, "budget:")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_final_folder_is_reused_only_for_the_config_it_trained(tmp_path: Path) -> None:
+    """``run --budget`` reruns: the same config's finished metrics are reused; another
+    config's (or an unreadable) ``best.toml`` drops its checkpoint and metrics."""
+    from search.budget import _prepare
+    from tricks.config import TrickConfig
+
+    final = TrickConfig().stretched(7)
+    assert _prepare(tmp_path, final) is None  # a new folder: best.toml written
+    (tmp_path / "metrics.json").write_text('{"value": 0.5}')
+    assert _prepare(tmp_path, final) == {"value": 0.5}
+    for saved in (TrickConfig().stretched(9).to_toml(), "not = [toml"):
+        (tmp_path / "best.toml").write_text(saved)
+        (tmp_path / "checkpoint.pt").write_bytes(b"weights of another config")
+        (tmp_path / "metrics.json").write_text('{"value": 0.5}')
+        assert _prepare(tmp_path, final) is None
+        assert not (tmp_path / "checkpoint.pt").exists()
+        assert not (tmp_path / "metrics.json").exists()
+        assert TrickConfig.load(tmp_path / "best.toml").train.epochs == 7
