@@ -220,8 +220,8 @@ def finish(
         print(f"budget {budget}: the final model in {output} is already trained",
               file=sys.stderr, flush=True)  # fmt: skip
     else:
-        what = f"trial {best.number} for {epochs} + {final.finetune.epochs} epochs"
-        print(f"budget {budget}: retraining {what} into {output}", file=sys.stderr, flush=True)
+        pick = f"trial {best.number} for {epochs} + {final.finetune.epochs} epochs"
+        print(f"budget {budget}: retraining {pick} into {output}", file=sys.stderr, flush=True)
         with open(output / "train.log", "a") as log:
             metrics = run_train(final, output, device, data_dir, log, output / "checkpoint.pt")
     what = f"the final model: this config stretched to {epochs} + {final.finetune.epochs} epochs"
