@@ -84,7 +84,7 @@ def test_sigkill_mid_trial_loses_only_that_trial(storage_url: str, tmp_path: Pat
         "--quiet",
         *TINY_STUDY,
         "--set",
-        "train.epochs=3",
+        "train.epochs=8",  # long enough that the kill lands inside the watched trial
     )
     first = start_cli(*args, cwd=tmp_path)
     wait_for(lambda: name in [s.study_name for s in optuna.get_all_study_summaries(storage_url)])
@@ -94,8 +94,9 @@ def test_sigkill_mid_trial_loses_only_that_trial(storage_url: str, tmp_path: Pat
     def victim_trial():
         study = optuna.load_study(study_name=name, storage=storage)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t.user_attrs.get("worker", "").endswith(f":{first.pid}") and t.intermediate_values:
-                return t
+            mine = t.user_attrs.get("worker", "").endswith(f":{first.pid}")
+            if mine and t.intermediate_values and max(t.intermediate_values) <= 2:
+                return t  # epochs 3-7 and the fine-tune still to come
         return None
 
     victim = wait_for(victim_trial)
